@@ -1,0 +1,202 @@
+//! `DotSet`: a set of dots.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::DotStore;
+use crate::causal::{JoinCtx, LocalDot, ReplicaIdx};
+use crate::error::CausalityError;
+
+/// A set of live dots: the presence of one OR-Set element (normally one dot; more after
+/// concurrent adds of the same element).
+///
+/// Sixteen bytes, with no allocation for the common single-dot case, because an OR-Set holds
+/// one of these per element.
+///
+/// ```
+/// use gossamer_crdt::kernel::DotSet;
+///
+/// assert_eq!(std::mem::size_of::<DotSet>(), 16);
+/// assert!(DotSet::default().is_empty());
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub enum DotSet {
+    /// No dot: the bottom element.
+    #[default]
+    Empty,
+    /// Exactly one dot (fields inline so the enum stays 16 bytes).
+    One {
+        /// The dot's replica index.
+        replica: ReplicaIdx,
+        /// The dot's counter.
+        counter: u64,
+    },
+    /// Two or more dots, sorted and distinct. Boxed to keep this enum small: the vector is
+    /// rare (concurrent adds of one element) and the single-dot case is what sets are made of.
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<LocalDot>>),
+}
+
+impl DotSet {
+    /// A set holding one dot.
+    pub(crate) fn one(d: LocalDot) -> Self {
+        DotSet::One { replica: d.replica, counter: d.counter }
+    }
+
+    /// True when the set holds no dot.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, DotSet::Empty)
+    }
+
+    /// The number of dots.
+    pub fn len(&self) -> usize {
+        match self {
+            DotSet::Empty => 0,
+            DotSet::One { .. } => 1,
+            DotSet::Many(v) => v.len(),
+        }
+    }
+
+    /// The dots in order.
+    pub fn iter(&self) -> impl Iterator<Item = LocalDot> + '_ {
+        let (one, many): (Option<LocalDot>, &[LocalDot]) = match self {
+            DotSet::Empty => (None, &[]),
+            DotSet::One { replica, counter } => (Some(LocalDot::new(*replica, *counter)), &[]),
+            DotSet::Many(v) => (None, v.as_slice()),
+        };
+        one.into_iter().chain(many.iter().copied())
+    }
+
+    /// True when `d` is in the set.
+    pub fn contains(&self, d: LocalDot) -> bool {
+        match self {
+            DotSet::Empty => false,
+            DotSet::One { replica, counter } => d == LocalDot::new(*replica, *counter),
+            DotSet::Many(v) => v.binary_search(&d).is_ok(),
+        }
+    }
+
+    /// Adds `d`.
+    pub(crate) fn insert(&mut self, d: LocalDot) {
+        match self {
+            DotSet::Empty => *self = DotSet::one(d),
+            DotSet::One { replica, counter } => {
+                let e = LocalDot::new(*replica, *counter);
+                if e != d {
+                    let v = if e < d { vec![e, d] } else { vec![d, e] };
+                    *self = DotSet::Many(Box::new(v));
+                }
+            }
+            DotSet::Many(v) => {
+                if let Err(i) = v.binary_search(&d) {
+                    v.insert(i, d);
+                }
+            }
+        }
+    }
+
+    fn from_sorted(mut v: Vec<LocalDot>) -> Self {
+        match v.len() {
+            0 => DotSet::Empty,
+            1 => DotSet::one(v[0]),
+            _ => {
+                v.shrink_to_fit();
+                DotSet::Many(Box::new(v))
+            }
+        }
+    }
+}
+
+impl DotStore for DotSet {
+    fn is_bottom(&self) -> bool {
+        self.is_empty()
+    }
+
+    fn for_each_dot(&self, f: &mut dyn FnMut(LocalDot)) {
+        self.iter().for_each(f);
+    }
+
+    fn retain_dots(&mut self, keep: &mut dyn FnMut(LocalDot) -> bool) {
+        match self {
+            DotSet::Empty => {}
+            DotSet::One { replica, counter } => {
+                if !keep(LocalDot::new(*replica, *counter)) {
+                    *self = DotSet::Empty;
+                }
+            }
+            DotSet::Many(v) => {
+                v.retain(|d| keep(*d));
+                if v.len() < 2 {
+                    *self = DotSet::from_sorted(std::mem::take(v));
+                }
+            }
+        }
+    }
+
+    fn join(&mut self, other: &Self, cx: JoinCtx<'_>) {
+        // Fast paths for the shapes sets are made of: equal singletons, one side empty.
+        match (&*self, other) {
+            (DotSet::Empty, DotSet::Empty) => return,
+            (DotSet::One { replica, counter }, DotSet::One { .. }) => {
+                let mine = LocalDot::new(*replica, *counter);
+                let theirs = other.iter().next().map(|d| cx.to_ours(d));
+                if theirs == Some(mine) {
+                    return;
+                }
+            }
+            _ => {}
+        }
+        let theirs: Vec<LocalDot> = other.iter().map(|d| cx.to_ours(d)).collect();
+        let mut out: Vec<LocalDot> = self.iter().filter(|d| !cx.they_saw(*d) || theirs.contains(d)).collect();
+        // Our dots are all in our context, so a dot we never saw is not among them yet.
+        out.extend(theirs.iter().zip(other.iter()).filter(|(_, t)| !cx.we_saw(*t)).map(|(d, _)| *d));
+        out.sort_unstable();
+        *self = DotSet::from_sorted(out);
+    }
+
+    fn renumber(&mut self, map: &[ReplicaIdx]) {
+        match self {
+            DotSet::Empty => {}
+            DotSet::One { replica, .. } => *replica = map[replica.get()],
+            DotSet::Many(v) => {
+                for d in v.iter_mut() {
+                    d.replica = map[d.replica.get()];
+                }
+                v.sort_unstable();
+            }
+        }
+    }
+
+    fn check(&self) -> Result<(), CausalityError> {
+        match self {
+            DotSet::Many(v) if v.len() < 2 || !v.windows(2).all(|w| w[0] < w[1]) => {
+                Err(CausalityError::InvalidState("dot set not sorted, duplicated or too short"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for DotSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// Serialized as the sequence of its dots.
+impl Serialize for DotSet {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for DotSet {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let v: Vec<LocalDot> = Vec::deserialize(deserializer)?;
+        if !v.windows(2).all(|w| w[0] < w[1]) {
+            return Err(serde::de::Error::custom("dot set not sorted or has duplicates"));
+        }
+        Ok(DotSet::from_sorted(v))
+    }
+}

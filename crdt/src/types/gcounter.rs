@@ -1,0 +1,141 @@
+//! `GCounter`: a grow-only counter.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::causal::{Dot, ReplicaId};
+use crate::error::CausalityError;
+use crate::traits::{CmRDT, CvRDT};
+
+/// A grow-only counter: each replica counts its own increments; the value is their sum.
+///
+/// Each replica's entry is `(seq, count)`: how many increments it made and their total. An op
+/// carries the origin's new entry, so applying it is a max: duplicates are no-ops and ops may
+/// arrive in any order. [`validate`](CmRDT::validate) still reports an op whose predecessor
+/// is missing (`MissingDependency`) or that was applied already (`AlreadySeen`).
+///
+/// **Overflow**: counts saturate at `u64::MAX` (never wrap); [`value`](Self::value)
+/// saturates too, and [`value_u128`](Self::value_u128) gives the exact sum.
+///
+/// ```
+/// use gossamer_crdt::{CmRDT, GCounter, ReplicaId};
+///
+/// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+/// let mut x = GCounter::new();
+/// let mut y = GCounter::new();
+/// let op = x.inc(a, 3);
+/// y.inc(b, 4);
+/// y.apply(op.clone());
+/// y.apply(op); // a duplicate changes nothing
+/// assert_eq!(y.value(), 7);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "Vec<(ReplicaId, u64, u64)>", into = "Vec<(ReplicaId, u64, u64)>")]
+pub struct GCounter {
+    /// replica → (seq, count); ordered lexicographically, which is the history order.
+    entries: BTreeMap<ReplicaId, (u64, u64)>,
+}
+
+/// An increment: the origin's entry after it, `dot.counter` being its sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GCounterOp {
+    /// The origin and the increment's sequence number there.
+    pub dot: Dot,
+    /// The origin's total after this increment.
+    pub count: u64,
+}
+
+impl GCounter {
+    /// A counter at zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `n` on behalf of `replica` (saturating) and returns the op to ship.
+    pub fn inc(&mut self, replica: ReplicaId, n: u64) -> GCounterOp {
+        let e = self.entries.entry(replica).or_insert((0, 0));
+        e.0 = e.0.saturating_add(1);
+        e.1 = e.1.saturating_add(n);
+        GCounterOp { dot: Dot::new(replica, e.0), count: e.1 }
+    }
+
+    /// The sum over replicas, saturating at `u64::MAX`.
+    pub fn value(&self) -> u64 {
+        u64::try_from(self.value_u128()).unwrap_or(u64::MAX)
+    }
+
+    /// The exact sum over replicas.
+    pub fn value_u128(&self) -> u128 {
+        self.entries.values().map(|&(_, c)| u128::from(c)).sum()
+    }
+
+    /// What `replica` has contributed.
+    pub fn get(&self, replica: &ReplicaId) -> u64 {
+        self.entries.get(replica).map_or(0, |e| e.1)
+    }
+
+    /// How many increments of `replica` have been seen.
+    pub fn seq(&self, replica: &ReplicaId) -> u64 {
+        self.entries.get(replica).map_or(0, |e| e.0)
+    }
+
+    fn observe(&mut self, replica: ReplicaId, entry: (u64, u64)) {
+        let e = self.entries.entry(replica).or_insert((0, 0));
+        *e = (*e).max(entry);
+    }
+}
+
+impl CvRDT for GCounter {
+    fn merge(&mut self, other: &Self) {
+        for (r, e) in &other.entries {
+            self.observe(*r, *e);
+        }
+    }
+}
+
+impl CmRDT for GCounter {
+    type Op = GCounterOp;
+
+    fn apply(&mut self, op: GCounterOp) {
+        if op.dot.counter > 0 {
+            self.observe(op.dot.replica, (op.dot.counter, op.count));
+        }
+    }
+
+    fn validate(&self, op: &GCounterOp) -> Result<(), CausalityError> {
+        let have = self.seq(&op.dot.replica);
+        if op.dot.counter <= have {
+            Err(CausalityError::AlreadySeen { dot: op.dot })
+        } else if op.dot.counter > have + 1 {
+            Err(CausalityError::MissingDependency { dot: op.dot, have })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl fmt::Debug for GCounter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.entries.iter().map(|(r, e)| (r, e.1))).finish()
+    }
+}
+
+impl From<Vec<(ReplicaId, u64, u64)>> for GCounter {
+    fn from(v: Vec<(ReplicaId, u64, u64)>) -> Self {
+        let mut c = GCounter::new();
+        for (r, seq, count) in v {
+            if seq > 0 {
+                c.observe(r, (seq, count));
+            }
+        }
+        c
+    }
+}
+
+impl From<GCounter> for Vec<(ReplicaId, u64, u64)> {
+    fn from(c: GCounter) -> Self {
+        c.entries.into_iter().map(|(r, (s, n))| (r, s, n)).collect()
+    }
+}

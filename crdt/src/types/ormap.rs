@@ -1,0 +1,153 @@
+//! `OrMap`: a map of nested CRDTs with observed-remove (reset) semantics.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::causal::{CausalContext, Dot};
+use crate::error::CausalityError;
+use crate::kernel::{self, Causal, CausalStore, DotMap, Embed, forward_dot_store};
+
+/// A map from keys to nested CRDTs that all share the map's causal context.
+///
+/// `V` is any [`Causal`] CRDT: [`CausalCounter`](crate::CausalCounter),
+/// [`LwwRegister`](crate::LwwRegister), [`MvRegister`](crate::MvRegister),
+/// [`OrSet`](crate::OrSet), another `OrMap`, or a composite of their stores. A key is present
+/// while its value holds a live dot. Removing a key drops exactly the dots the remover had
+/// seen under it: concurrent updates survive and nothing the remover saw comes back
+/// (*reset-remove*), so `remove(milk)` ∥ `+1 milk` converges to milk = 1.
+///
+/// ```
+/// use gossamer_crdt::{CausalCounter, CmRDT, OrMap, ReplicaId};
+///
+/// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+/// let mut x: OrMap<&str, CausalCounter> = OrMap::new();
+/// let mut y = x.clone();
+/// y.apply(x.update("milk", |q| q.inc(a, 3)));
+/// let remove = y.remove(&"milk"); // y saw the 3
+/// let plus = x.update("milk", |q| q.inc(a, 1)); // concurrently
+/// x.apply(remove);
+/// y.apply(plus);
+/// assert_eq!(x.get(&"milk").map(|q| q.value()), Some(1));
+/// assert_eq!(x, y);
+/// ```
+pub type OrMap<K, V> = Causal<MapStore<K, <V as Embed>::Store>>;
+
+/// The store of an [`OrMap`]: key → the value's store.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent, bound(deserialize = "K: Ord + Deserialize<'de>, S: Deserialize<'de>"))]
+pub struct MapStore<K, S>(DotMap<K, S>);
+
+impl<K, S> Default for MapStore<K, S> {
+    fn default() -> Self {
+        Self(DotMap::default())
+    }
+}
+
+forward_dot_store!(MapStore<K, S>, [K: Ord + Clone + fmt::Debug, S: kernel::DotStore]);
+
+/// An op of an [`OrMap`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OrMapOp<K, O> {
+    /// Applies the value op `op` under `key` (creating the key if needed).
+    Update {
+        /// The key.
+        key: K,
+        /// The nested value's op.
+        op: O,
+    },
+    /// Removes what the origin had seen under `key`; concurrent updates survive.
+    Remove {
+        /// The key.
+        key: K,
+        /// Every dot live under `key` at the origin.
+        seen: Vec<Dot>,
+    },
+}
+
+impl<K: Ord, S> MapStore<K, S> {
+    /// The value under `key`, if present.
+    pub fn get(&self, key: &K) -> Option<&S> {
+        self.0.get(key)
+    }
+
+    /// True when `key` is present.
+    pub fn contains_key(&self, key: &K) -> bool {
+        self.0.contains_key(key)
+    }
+
+    /// The keys and values, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &S)> + '_ {
+        self.0.iter()
+    }
+
+    /// The keys, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &K> + '_ {
+        self.0.keys()
+    }
+
+    /// The number of keys present.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when no key is present.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<K: Ord + Clone + fmt::Debug, S: CausalStore> Causal<MapStore<K, S>> {
+    /// Runs `f` on the value under `key` (empty if absent) and returns the map op that ships
+    /// the value op `f` returns. The value shares this map's context, so its mutators work
+    /// exactly as on a standalone CRDT.
+    pub fn update<F>(&mut self, key: K, f: F) -> OrMapOp<K, S::Op>
+    where
+        F: FnOnce(&mut Causal<S>) -> S::Op,
+    {
+        let ctx = &mut self.ctx;
+        let mut op = None;
+        self.store.0.update_with(key.clone(), |store| {
+            let mut value = Causal { store: std::mem::take(store), ctx: std::mem::take(ctx) };
+            op = Some(f(&mut value));
+            *store = value.store;
+            *ctx = value.ctx;
+        });
+        OrMapOp::Update { key, op: op.expect("update_with runs its closure") }
+    }
+
+    /// Removes `key` (every dot seen under it) and returns the op to ship. Removing an absent
+    /// key is a no-op, and so is its op.
+    pub fn remove(&mut self, key: &K) -> OrMapOp<K, S::Op> {
+        let seen = match self.store.0.entries_mut().remove(key) {
+            Some(store) => kernel::observed(&store, &self.ctx),
+            None => Vec::new(),
+        };
+        OrMapOp::Remove { key: key.clone(), seen }
+    }
+}
+
+impl<K: Ord + Clone + fmt::Debug, S: CausalStore> CausalStore for MapStore<K, S> {
+    type Op = OrMapOp<K, S::Op>;
+
+    fn apply_op(&mut self, ctx: &mut CausalContext, op: Self::Op) {
+        match op {
+            OrMapOp::Update { key, op } => self.0.update_with(key, |store| store.apply_op(ctx, op)),
+            OrMapOp::Remove { key, seen } => {
+                if !seen.is_empty() {
+                    self.0.update_with(key, |store| kernel::remove_observed(store, ctx, &seen));
+                }
+            }
+        }
+    }
+
+    fn validate_op(&self, ctx: &CausalContext, op: &Self::Op) -> Result<(), CausalityError> {
+        match op {
+            OrMapOp::Update { key, op } => match self.0.get(key) {
+                Some(store) => store.validate_op(ctx, op),
+                None => S::default().validate_op(ctx, op),
+            },
+            OrMapOp::Remove { seen, .. } => kernel::validate_seen(ctx, seen),
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! `OrSet`: the add-wins observed-remove set.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::causal::{CausalContext, Dot, ReplicaId};
+use crate::error::CausalityError;
+use crate::kernel::{self, Causal, CausalStore, DotMap, DotSet, DotStore, forward_dot_store};
+
+/// An add-wins set without tombstones (ORSWOT; Bieniusa et al., 2012).
+///
+/// Each add is a dot; a remove drops exactly the dots it observed. So an add concurrent with
+/// a remove survives it (add wins), removing an element never seen is a no-op that cannot
+/// block a later add, and removed elements leave nothing behind but their dots in the
+/// context. Nothing is deferred and replayed. Merge is one ordered pass over both sets.
+///
+/// Duplicates are no-ops and ops commute in any order: a remove that arrives before the add
+/// it observed records the add's dot as seen, so the add stays dead when it arrives.
+///
+/// ```
+/// use gossamer_crdt::{CmRDT, OrSet, ReplicaId};
+///
+/// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+/// let mut x = OrSet::new();
+/// let mut y = OrSet::new();
+/// let add = x.add(a, "milk");
+/// y.apply(add);
+/// let remove = y.remove(&"milk"); // y saw x's add
+/// let again = x.add(a, "milk"); // concurrent with the remove
+/// x.apply(remove);
+/// y.apply(again);
+/// assert!(x.contains(&"milk") && y.contains(&"milk")); // add wins
+/// assert_eq!(x, y);
+/// ```
+pub type OrSet<T> = Causal<SetStore<T>>;
+
+/// The store of an [`OrSet`]: element → the dots of its live adds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent, bound(deserialize = "T: Ord + Deserialize<'de>"))]
+pub struct SetStore<T>(DotMap<T, DotSet>);
+
+impl<T> Default for SetStore<T> {
+    fn default() -> Self {
+        Self(DotMap::default())
+    }
+}
+
+forward_dot_store!(SetStore<T>, [T: Ord + Clone + fmt::Debug]);
+
+/// An op of an [`OrSet`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OrSetOp<T> {
+    /// Adds `elem` under a new dot, replacing the dots of `elem` its origin had seen (so
+    /// re-adding an element does not grow its state).
+    Add {
+        /// The add's dot.
+        dot: Dot,
+        /// The element.
+        elem: T,
+        /// The adds of `elem` it supersedes.
+        replaces: Vec<Dot>,
+    },
+    /// Removes the adds of `elem` its origin had seen; concurrent adds survive.
+    Remove {
+        /// The element.
+        elem: T,
+        /// The adds it removes (empty when the origin had not seen `elem`: a no-op).
+        seen: Vec<Dot>,
+    },
+}
+
+impl<T: Ord> SetStore<T> {
+    /// True when `elem` is in the set.
+    pub fn contains(&self, elem: &T) -> bool {
+        self.0.contains_key(elem)
+    }
+
+    /// The elements in order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
+        self.0.keys()
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when the set has no element.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<T: Ord + Clone + fmt::Debug> Causal<SetStore<T>> {
+    /// Adds `elem` on behalf of `replica` and returns the op to ship.
+    pub fn add(&mut self, replica: ReplicaId, elem: T) -> OrSetOp<T> {
+        let (dot, local) = self.ctx.next_local_dot(replica);
+        let ctx = &self.ctx;
+        let mut replaces = Vec::new();
+        self.store.0.update_with(elem.clone(), |dots| {
+            dots.for_each_dot(&mut |d| replaces.push(ctx.resolve(d)));
+            *dots = DotSet::one(local);
+        });
+        OrSetOp::Add { dot, elem, replaces }
+    }
+
+    /// Removes `elem` (the adds of it seen here) and returns the op to ship. Removing an
+    /// element that is not here is a no-op, and so is its op.
+    pub fn remove(&mut self, elem: &T) -> OrSetOp<T> {
+        let seen = match self.store.0.entries_mut().remove(elem) {
+            Some(dots) => dots.iter().map(|d| self.ctx.resolve(d)).collect(),
+            None => Vec::new(),
+        };
+        OrSetOp::Remove { elem: elem.clone(), seen }
+    }
+}
+
+impl<T: Ord + Clone + fmt::Debug> CausalStore for SetStore<T> {
+    type Op = OrSetOp<T>;
+
+    fn apply_op(&mut self, ctx: &mut CausalContext, op: OrSetOp<T>) {
+        match op {
+            OrSetOp::Add { dot, elem, replaces } => self.0.update_with(elem, |dots| {
+                kernel::remove_observed(dots, ctx, &replaces);
+                if let Some(d) = kernel::admit(ctx, dot) {
+                    dots.insert(d);
+                }
+            }),
+            OrSetOp::Remove { elem, seen } => {
+                if seen.is_empty() {
+                    return;
+                }
+                self.0.update_with(elem, |dots| kernel::remove_observed(dots, ctx, &seen));
+            }
+        }
+    }
+
+    fn validate_op(&self, ctx: &CausalContext, op: &OrSetOp<T>) -> Result<(), CausalityError> {
+        match op {
+            OrSetOp::Add { dot, replaces, .. } => kernel::validate_write(ctx, dot, replaces),
+            OrSetOp::Remove { seen, .. } => kernel::validate_seen(ctx, seen),
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! # gossamer-sync
+//!
+//! Replication for [`gossamer_crdt`] types. Work in progress: see the repository issues.
