@@ -1,0 +1,90 @@
+//! Cart update: a map of counters (item → quantity) over 100 items, `u` increments of one
+//! pseudo-random item each (`u` = 1k, 10k, 100k), starting from every item at quantity 1.
+//!
+//! - `gossamer`: `OrMap<String, CausalCounter>`, `update(item, |q| q.inc(r, 1))`.
+//! - `crdts`: `crdts::Map<String, crdts::PNCounter<u64>, u64>` — the idiomatic `crdts`
+//!   equivalent (a reset-remove map whose values are counters), `update` with an add context
+//!   derived from `read_ctx()`, then `apply`.
+//! - `automerge`: counters (`ScalarValue::Counter`) in the root map, `increment`, one commit
+//!   at the end; `automerge-commit-each` commits after every increment (one change per user
+//!   action), run at 1k and 10k only.
+//!
+//! Run: `cargo bench -p gossamer-crdt --bench cart`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
+
+fn cart_update(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cart_update");
+    let keys = cart_keys();
+    let r = replica(1);
+    let base = gossamer_cart(r, &keys);
+    let crdts_base = crdts_cart(1, &keys);
+    let automerge_base = automerge_cart(actor(1), &keys);
+    for u in [1_000, 10_000, 100_000] {
+        group
+            .throughput(Throughput::Elements(u as u64))
+            .sample_size(10);
+        group.warm_up_time(Duration::from_millis(500));
+        if u >= 100_000 {
+            group
+                .sampling_mode(SamplingMode::Flat)
+                .measurement_time(Duration::from_secs(3));
+        } else {
+            group
+                .sampling_mode(SamplingMode::Auto)
+                .measurement_time(Duration::from_secs(2));
+        }
+        let schedule = cart_schedule(u);
+        group.bench_function(BenchmarkId::new("gossamer", u), |b| {
+            b.iter_batched(
+                || base.clone(),
+                |mut cart| {
+                    gossamer_cart_updates(&mut cart, r, &keys, &schedule);
+                    cart
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        group.bench_function(BenchmarkId::new("crdts", u), |b| {
+            b.iter_batched(
+                || crdts_base.clone(),
+                |mut cart| {
+                    crdts_cart_updates(&mut cart, 1, &keys, &schedule);
+                    cart
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        group.bench_function(BenchmarkId::new("automerge", u), |b| {
+            b.iter_batched(
+                || automerge_base.clone(),
+                |mut doc| {
+                    automerge_cart_updates(&mut doc, &keys, &schedule, false);
+                    doc
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        if u <= 10_000 {
+            group.bench_function(BenchmarkId::new("automerge-commit-each", u), |b| {
+                b.iter_batched(
+                    || automerge_base.clone(),
+                    |mut doc| {
+                        automerge_cart_updates(&mut doc, &keys, &schedule, true);
+                        doc
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion::criterion_group!(benches, cart_update);
+criterion::criterion_main!(benches);
