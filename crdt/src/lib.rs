@@ -23,13 +23,13 @@
 //! ```
 //!
 //! ## Map of the crate
-//! - [`causal`]: [`ReplicaId`], [`Dot`], [`VClock`], [`CausalContext`], [`Hlc`] and
+//! - [`causal`][causal]: [`ReplicaId`], [`Dot`], [`VClock`], [`CausalContext`], [`Hlc`] and
 //!   [`HlcClock`] — the causality every type is built on.
-//! - [`traits`]: [`CvRDT`] (state-based) and [`CmRDT`] (op-based).
-//! - [`kernel`]: the dot-store kernel — one causal join shared by every type that removes.
-//! - [`types`]: [`GCounter`], [`PNCounter`], [`CausalCounter`], [`LwwRegister`],
+//! - [`traits`][traits]: [`CvRDT`] (state-based) and [`CmRDT`] (op-based).
+//! - [`kernel`][kernel]: the dot-store kernel — one causal join shared by every type that removes.
+//! - [`types`][types]: [`GCounter`], [`PNCounter`], [`CausalCounter`], [`LwwRegister`],
 //!   [`MvRegister`], [`OrSet`], [`OrMap`].
-//! - [`error`]: [`CausalityError`].
+//! - [`error`][error]: [`CausalityError`].
 
 #![forbid(unsafe_code)]
 
@@ -50,3 +50,9 @@ pub use types::mvreg::{MvOp, MvRegister, MvStore};
 pub use types::ormap::{MapStore, OrMap, OrMapOp};
 pub use types::orset::{OrSet, OrSetOp, SetStore};
 pub use types::pncounter::{PNCounter, PNCounterOp};
+
+/// The examples in the READMEs are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

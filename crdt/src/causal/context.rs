@@ -11,9 +11,9 @@ use super::{Dot, ReplicaId, VClock};
 
 /// The position of a replica in one [`CausalContext`]'s replica table.
 ///
-/// Dot stores keep [`LocalDot`]s (4-byte index + counter) instead of full [`Dot`]s (16-byte id
-/// + counter): a set of a million elements then costs 12 bytes a dot instead of 24. An index
-/// means something only next to the context that issued it.
+/// Dot stores keep [`LocalDot`]s (a 4-byte index and the counter) instead of full [`Dot`]s
+/// (a 16-byte id and the counter): a set of a million elements then costs 12 bytes a dot
+/// instead of 24. An index means something only next to the context that issued it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ReplicaIdx(pub(crate) u32);
@@ -252,8 +252,7 @@ impl CausalContext {
 
     /// The replicas with at least one dot seen, in id order.
     pub fn replicas(&self) -> Vec<ReplicaId> {
-        let mut v: Vec<ReplicaId> =
-            self.entries.iter().filter(|e| !e.is_empty()).map(|e| e.id).collect();
+        let mut v: Vec<ReplicaId> = self.entries.iter().filter(|e| !e.is_empty()).map(|e| e.id).collect();
         v.sort();
         v
     }
@@ -266,11 +265,12 @@ impl CausalContext {
     /// True when `self` has seen every dot `other` has.
     pub fn dominates(&self, other: &CausalContext) -> bool {
         other.entries.iter().all(|e| {
-            let Some(&i) = self.index.get(&e.id) else { return e.is_empty() };
+            let Some(&i) = self.index.get(&e.id) else {
+                return e.is_empty();
+            };
             let mine = &self.entries[i as usize];
             // `mine.max + 1` is never in our cloud, so a longer prefix on their side is unseen.
-            mine.max >= e.max
-                && e.cloud.iter().all(|&c| mine.contains(c))
+            mine.max >= e.max && e.cloud.iter().all(|&c| mine.contains(c))
         })
     }
 
@@ -336,7 +336,8 @@ impl CausalContext {
             if theirs.max > mine.max {
                 mine.max = theirs.max;
                 let max = mine.max;
-                mine.cloud.retain(|&c| c > max + 1);
+                // Drop what the new prefix covers; `max + 1` stays, for `compact` to fold in.
+                mine.cloud.retain(|&c| c > max);
             }
             for &c in &theirs.cloud {
                 mine.insert(c);

@@ -88,11 +88,7 @@ impl FromStr for ReplicaId {
 
 impl Serialize for ReplicaId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if serializer.is_human_readable() {
-            serializer.collect_str(self)
-        } else {
-            serializer.serialize_bytes(&self.0)
-        }
+        if serializer.is_human_readable() { serializer.collect_str(self) } else { serializer.serialize_bytes(&self.0) }
     }
 }
 
@@ -105,9 +101,7 @@ impl<'de> Deserialize<'de> for ReplicaId {
                 f.write_str("16 bytes or a UUID string")
             }
             fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<ReplicaId, E> {
-                let bytes: [u8; 16] = v
-                    .try_into()
-                    .map_err(|_| E::invalid_length(v.len(), &"16 bytes"))?;
+                let bytes: [u8; 16] = v.try_into().map_err(|_| E::invalid_length(v.len(), &"16 bytes"))?;
                 Ok(ReplicaId(bytes))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ReplicaId, E> {
@@ -116,9 +110,7 @@ impl<'de> Deserialize<'de> for ReplicaId {
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<ReplicaId, A::Error> {
                 let mut bytes = [0u8; 16];
                 for (i, b) in bytes.iter_mut().enumerate() {
-                    *b = seq
-                        .next_element()?
-                        .ok_or_else(|| de::Error::invalid_length(i, &"16 bytes"))?;
+                    *b = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(i, &"16 bytes"))?;
                 }
                 if seq.next_element::<u8>()?.is_some() {
                     return Err(de::Error::invalid_length(17, &"16 bytes"));

@@ -93,4 +93,3 @@ impl<T: Clone + PartialEq + fmt::Debug> CausalStore for MvStore<T> {
         kernel::validate_write(ctx, &op.dot, &op.replaces)
     }
 }
-

@@ -31,20 +31,44 @@ use crate::kernel::{self, Causal, CausalStore, DotMap, Embed, forward_dot_store}
 /// assert_eq!(x.get(&"milk").map(|q| q.value()), Some(1));
 /// assert_eq!(x, y);
 /// ```
-pub type OrMap<K, V> = Causal<MapStore<K, <V as Embed>::Store>>;
+pub type OrMap<K, V> = Causal<MapStore<K, V>>;
 
-/// The store of an [`OrMap`]: key → the value's store.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent, bound(deserialize = "K: Ord + Deserialize<'de>, S: Deserialize<'de>"))]
-pub struct MapStore<K, S>(DotMap<K, S>);
+/// The store of an [`OrMap`]: key → the store of the value CRDT `V`.
+#[derive(Serialize, Deserialize)]
+#[serde(
+    transparent,
+    bound(
+        serialize = "K: Serialize, V::Store: Serialize",
+        deserialize = "K: Ord + Deserialize<'de>, V::Store: Deserialize<'de>"
+    )
+)]
+pub struct MapStore<K, V: Embed>(DotMap<K, V::Store>);
 
-impl<K, S> Default for MapStore<K, S> {
+impl<K, V: Embed> Default for MapStore<K, V> {
     fn default() -> Self {
         Self(DotMap::default())
     }
 }
 
-forward_dot_store!(MapStore<K, S>, [K: Ord + Clone + fmt::Debug, S: kernel::DotStore]);
+impl<K: Clone, V: Embed> Clone for MapStore<K, V> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<K: PartialEq, V: Embed> PartialEq for MapStore<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl<K: fmt::Debug, V: Embed> fmt::Debug for MapStore<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+forward_dot_store!(MapStore<K, V>, [K: Ord + Clone + fmt::Debug, V: Embed]);
 
 /// An op of an [`OrMap`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -65,9 +89,9 @@ pub enum OrMapOp<K, O> {
     },
 }
 
-impl<K: Ord, S> MapStore<K, S> {
+impl<K: Ord, V: Embed> MapStore<K, V> {
     /// The value under `key`, if present.
-    pub fn get(&self, key: &K) -> Option<&S> {
+    pub fn get(&self, key: &K) -> Option<&V::Store> {
         self.0.get(key)
     }
 
@@ -77,7 +101,7 @@ impl<K: Ord, S> MapStore<K, S> {
     }
 
     /// The keys and values, in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&K, &S)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V::Store)> + '_ {
         self.0.iter()
     }
 
@@ -97,13 +121,13 @@ impl<K: Ord, S> MapStore<K, S> {
     }
 }
 
-impl<K: Ord + Clone + fmt::Debug, S: CausalStore> Causal<MapStore<K, S>> {
+impl<K: Ord + Clone + fmt::Debug, V: Embed> Causal<MapStore<K, V>> {
     /// Runs `f` on the value under `key` (empty if absent) and returns the map op that ships
     /// the value op `f` returns. The value shares this map's context, so its mutators work
     /// exactly as on a standalone CRDT.
-    pub fn update<F>(&mut self, key: K, f: F) -> OrMapOp<K, S::Op>
+    pub fn update<F>(&mut self, key: K, f: F) -> OrMapOp<K, <V::Store as CausalStore>::Op>
     where
-        F: FnOnce(&mut Causal<S>) -> S::Op,
+        F: FnOnce(&mut Causal<V::Store>) -> <V::Store as CausalStore>::Op,
     {
         let ctx = &mut self.ctx;
         let mut op = None;
@@ -118,7 +142,7 @@ impl<K: Ord + Clone + fmt::Debug, S: CausalStore> Causal<MapStore<K, S>> {
 
     /// Removes `key` (every dot seen under it) and returns the op to ship. Removing an absent
     /// key is a no-op, and so is its op.
-    pub fn remove(&mut self, key: &K) -> OrMapOp<K, S::Op> {
+    pub fn remove(&mut self, key: &K) -> OrMapOp<K, <V::Store as CausalStore>::Op> {
         let seen = match self.store.0.entries_mut().remove(key) {
             Some(store) => kernel::observed(&store, &self.ctx),
             None => Vec::new(),
@@ -127,8 +151,8 @@ impl<K: Ord + Clone + fmt::Debug, S: CausalStore> Causal<MapStore<K, S>> {
     }
 }
 
-impl<K: Ord + Clone + fmt::Debug, S: CausalStore> CausalStore for MapStore<K, S> {
-    type Op = OrMapOp<K, S::Op>;
+impl<K: Ord + Clone + fmt::Debug, V: Embed> CausalStore for MapStore<K, V> {
+    type Op = OrMapOp<K, <V::Store as CausalStore>::Op>;
 
     fn apply_op(&mut self, ctx: &mut CausalContext, op: Self::Op) {
         match op {
@@ -145,7 +169,7 @@ impl<K: Ord + Clone + fmt::Debug, S: CausalStore> CausalStore for MapStore<K, S>
         match op {
             OrMapOp::Update { key, op } => match self.0.get(key) {
                 Some(store) => store.validate_op(ctx, op),
-                None => S::default().validate_op(ctx, op),
+                None => V::Store::default().validate_op(ctx, op),
             },
             OrMapOp::Remove { seen, .. } => kernel::validate_seen(ctx, seen),
         }
