@@ -1,0 +1,394 @@
+//! The QUIC endpoint: one UDP socket that both dials and accepts, with mutual TLS by pinned
+//! node id.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::{IdleTimeout, TransportConfig, VarInt};
+
+use super::verify::PinnedVerifier;
+use super::{Identity, NetError, NodeId, PeerConnection, Ticket, TrustList, tls};
+
+/// The ALPN protocol id both sides must offer: the transport's version. A peer speaking another
+/// version fails the handshake (TLS alert `no_application_protocol`).
+pub const ALPN: &[u8] = b"gossamer/1";
+
+/// The payload size a QUIC datagram can always carry on this endpoint's connections, whatever
+/// the path: what is left of QUIC's minimum 1200-byte packet after the 1-RTT header
+/// (flags, 8-byte connection id, packet number), the AEAD tag and the DATAGRAM frame header.
+/// On most paths [`PeerConnection::max_datagram_size`] is larger once MTU discovery has run.
+pub const MIN_DATAGRAM_SIZE: usize = 1162;
+
+/// Default interval of keep-alive packets on an idle connection.
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(5);
+
+/// Default time after which a connection with no traffic at all (not even keep-alives) is
+/// considered dead.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default limit on a whole handshake, including the accepting side's confirmation.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Space for datagrams queued in each direction of a connection: room for about 400 SWIM
+/// messages, so a burst does not drop older ones.
+const DATAGRAM_BUFFER: usize = 512 * 1024;
+
+/// Settings for an [`Endpoint`], from [`Endpoint::builder`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use gossamer_sync::net::{Endpoint, Identity, TrustList};
+///
+/// # async fn example() -> Result<(), gossamer_sync::net::NetError> {
+/// let endpoint = Endpoint::builder(Identity::generate()?, TrustList::new())
+///     .keep_alive_interval(Duration::from_secs(2))
+///     .idle_timeout(Duration::from_secs(10))
+///     .bind("0.0.0.0:4433".parse().unwrap())?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "an EndpointBuilder does nothing until bind() is called"]
+pub struct EndpointBuilder {
+    identity: Identity,
+    trust: TrustList,
+    alpn: Vec<u8>,
+    keep_alive: Duration,
+    idle_timeout: Duration,
+    handshake_timeout: Duration,
+}
+
+impl EndpointBuilder {
+    /// The ALPN protocol id to require instead of [`ALPN`] (for tests of version mismatch, or
+    /// a future protocol version).
+    pub fn alpn(mut self, alpn: impl Into<Vec<u8>>) -> Self {
+        self.alpn = alpn.into();
+        self
+    }
+
+    /// How often to send keep-alive packets on an otherwise idle connection
+    /// (default [`DEFAULT_KEEP_ALIVE`]). Must be shorter than the idle timeout.
+    pub fn keep_alive_interval(mut self, interval: Duration) -> Self {
+        self.keep_alive = interval;
+        self
+    }
+
+    /// How long a connection may stay silent before it is dropped
+    /// (default [`DEFAULT_IDLE_TIMEOUT`]). The effective value is the smaller of both sides'.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// The limit on one handshake, dialling or accepting (default
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`]).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Binds a UDP socket at `addr` (port 0 picks a free port) and starts the endpoint.
+    ///
+    /// Must be called from within a tokio runtime ([`NetError::NoRuntime`] otherwise). Binding
+    /// a wildcard address (`0.0.0.0`, `[::]`) accepts on every interface.
+    pub fn bind(self, addr: SocketAddr) -> Result<Endpoint, NetError> {
+        if self.keep_alive >= self.idle_timeout {
+            return Err(NetError::InvalidConfig {
+                setting: "keep_alive_interval",
+                reason: format!("{:?} is not shorter than the idle timeout {:?}", self.keep_alive, self.idle_timeout),
+            });
+        }
+        if self.alpn.is_empty() || self.alpn.len() > 255 {
+            return Err(NetError::InvalidConfig {
+                setting: "alpn",
+                reason: format!("must be 1 to 255 bytes, got {}", self.alpn.len()),
+            });
+        }
+        let idle = IdleTimeout::try_from(self.idle_timeout)
+            .map_err(|e| NetError::InvalidConfig { setting: "idle_timeout", reason: e.to_string() })?;
+        let mut transport = TransportConfig::default();
+        transport
+            .keep_alive_interval(Some(self.keep_alive))
+            .max_idle_timeout(Some(idle))
+            .datagram_receive_buffer_size(Some(DATAGRAM_BUFFER))
+            .datagram_send_buffer_size(DATAGRAM_BUFFER);
+
+        let shared = Arc::new(Shared {
+            identity: self.identity,
+            trust: self.trust,
+            alpn: self.alpn,
+            transport: Arc::new(transport),
+            handshake_timeout: self.handshake_timeout,
+        });
+        let runtime = quinn::default_runtime().ok_or(NetError::NoRuntime)?;
+        let socket = std::net::UdpSocket::bind(addr).map_err(|source| NetError::Bind { addr, source })?;
+        // Incoming connections are accepted with a per-connection configuration (see
+        // `Accepting::handshake`); this default only lets quinn hand them to us.
+        let default_server = shared.server_config(Arc::new(PinnedVerifier::for_clients(shared.trust.clone())))?;
+        let inner = quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(default_server), socket, runtime)
+            .map_err(|source| NetError::Bind { addr, source })?;
+        let endpoint = Endpoint { inner, shared };
+        tracing::info!(
+            node = %endpoint.node_id(),
+            addr = ?endpoint.local_addr().ok(),
+            "endpoint listening"
+        );
+        Ok(endpoint)
+    }
+}
+
+/// What every connection of one endpoint shares.
+struct Shared {
+    identity: Identity,
+    trust: TrustList,
+    alpn: Vec<u8>,
+    transport: Arc<TransportConfig>,
+    handshake_timeout: Duration,
+}
+
+impl Shared {
+    fn server_config(&self, verifier: Arc<PinnedVerifier>) -> Result<quinn::ServerConfig, NetError> {
+        let crypto = tls::server_crypto(&self.identity, verifier, &self.alpn)?;
+        let mut config = quinn::ServerConfig::with_crypto(crypto);
+        config.transport_config(Arc::clone(&self.transport));
+        Ok(config)
+    }
+
+    fn client_config(&self, verifier: Arc<PinnedVerifier>) -> Result<quinn::ClientConfig, NetError> {
+        let crypto = tls::client_crypto(&self.identity, verifier, &self.alpn)?;
+        let mut config = quinn::ClientConfig::new(crypto);
+        config.transport_config(Arc::clone(&self.transport));
+        Ok(config)
+    }
+}
+
+/// This node's QUIC endpoint: dials peers and accepts them, over one UDP socket.
+///
+/// Both directions use mutual TLS: each side presents its [`Identity`]'s certificate and checks
+/// that the other's [`NodeId`] is in the shared [`TrustList`] (see [`Self::connect`] and
+/// [`Accepting::handshake`]). The same connections carry datagrams (for SWIM).
+///
+/// Cloning is cheap; clones share the socket.
+///
+/// ```no_run
+/// use gossamer_sync::net::{Endpoint, Identity, TrustList};
+///
+/// # async fn example(data_dir: &std::path::Path) -> Result<(), gossamer_sync::net::NetError> {
+/// let trust = TrustList::new();
+/// let endpoint = Endpoint::builder(Identity::load_or_generate(data_dir)?, trust.clone())
+///     .bind("0.0.0.0:4433".parse().unwrap())?;
+/// println!("my ticket: {}", endpoint.ticket()?);
+/// while let Some(incoming) = endpoint.accept().await {
+///     tokio::spawn(async move {
+///         match incoming.handshake().await {
+///             Ok(connection) => println!("{} connected", connection.peer()),
+///             Err(e) => eprintln!("refused: {e}"),
+///         }
+///     });
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Endpoint {
+    inner: quinn::Endpoint,
+    shared: Arc<Shared>,
+}
+
+impl Endpoint {
+    /// Settings for an endpoint with this identity and trust list; finish with
+    /// [`EndpointBuilder::bind`].
+    pub fn builder(identity: Identity, trust: TrustList) -> EndpointBuilder {
+        EndpointBuilder {
+            identity,
+            trust,
+            alpn: ALPN.to_vec(),
+            keep_alive: DEFAULT_KEEP_ALIVE,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        }
+    }
+
+    /// An endpoint at `addr` with default settings.
+    pub fn bind(identity: Identity, trust: TrustList, addr: SocketAddr) -> Result<Self, NetError> {
+        Self::builder(identity, trust).bind(addr)
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.shared.identity.node_id()
+    }
+
+    /// This node's identity.
+    pub fn identity(&self) -> &Identity {
+        &self.shared.identity
+    }
+
+    /// The trust list consulted by every handshake (shared with the caller's clones).
+    pub fn trust(&self) -> &TrustList {
+        &self.shared.trust
+    }
+
+    /// The address the socket is bound to (with the real port if bound to port 0).
+    pub fn local_addr(&self) -> Result<SocketAddr, NetError> {
+        self.inner.local_addr().map_err(NetError::LocalAddr)
+    }
+
+    /// The ticket for this node at its bound address. If the endpoint is bound to a wildcard
+    /// address, build the ticket with [`Ticket::new`] and an address peers can reach.
+    pub fn ticket(&self) -> Result<Ticket, NetError> {
+        Ok(Ticket::new(self.node_id(), self.local_addr()?))
+    }
+
+    /// Dials `addr`, which must be node `expected`, and waits until both sides have accepted.
+    ///
+    /// Fails without sending anything if `expected` is not in the trust list
+    /// ([`NetError::UntrustedPeer`]). Fails with [`NetError::UnexpectedPeer`] if another node
+    /// answers, and with [`NetError::RefusedByPeer`] if the peer does not trust this node.
+    /// Bounded by the handshake timeout.
+    pub async fn connect(&self, addr: SocketAddr, expected: NodeId) -> Result<PeerConnection, NetError> {
+        if !self.shared.trust.contains(&expected) {
+            return Err(NetError::UntrustedPeer { node: expected });
+        }
+        let verifier = Arc::new(PinnedVerifier::for_server(self.shared.trust.clone(), expected));
+        let config = self.shared.client_config(Arc::clone(&verifier))?;
+        // The server name is not checked (the verifier pins the key), but it must be a valid
+        // DNS name; a node id in base32 is one, and it reads well in packet captures.
+        let connecting = self
+            .inner
+            .connect_with(config, addr, &expected.to_string())
+            .map_err(|source| NetError::Connect { addr, source })?;
+        let handshake = async {
+            let connection = connecting
+                .await
+                .map_err(|e| verifier.take_rejection().unwrap_or_else(|| NetError::from_connection(e)))?;
+            await_confirmation(&connection).await?;
+            PeerConnection::from_verified(connection)
+        };
+        let timeout = self.shared.handshake_timeout;
+        let connection = tokio::time::timeout(timeout, handshake)
+            .await
+            .map_err(|_| NetError::HandshakeTimeout { addr, timeout })??;
+        // The verifier already insisted on `expected`; this guards the guard.
+        if connection.peer() != expected {
+            connection.close(super::CloseCode::ProtocolViolation, "unexpected node");
+            return Err(NetError::UnexpectedPeer { expected, actual: connection.peer().node_id() });
+        }
+        tracing::debug!(peer = %expected, %addr, "connected");
+        Ok(connection)
+    }
+
+    /// Dials the node named by `ticket`. The ticket's node must already be trusted: adding it
+    /// to the trust list is the user's decision, not a side effect of dialling.
+    pub async fn connect_ticket(&self, ticket: &Ticket) -> Result<PeerConnection, NetError> {
+        self.connect(ticket.addr, ticket.node).await
+    }
+
+    /// Waits for the next incoming connection attempt; `None` once the endpoint is closed.
+    ///
+    /// Run [`Accepting::handshake`] on each, typically in its own task, so a slow peer does not
+    /// delay the others.
+    pub async fn accept(&self) -> Option<Accepting> {
+        let incoming = self.inner.accept().await?;
+        Some(Accepting { incoming, shared: Arc::clone(&self.shared) })
+    }
+
+    /// Closes every connection and stops accepting. Call [`wait_idle`](Self::wait_idle) before
+    /// exiting so peers learn of the close.
+    pub fn close(&self) {
+        self.inner.close(VarInt::from_u32(super::CloseCode::Done.code()), b"endpoint closed");
+    }
+
+    /// Waits until every connection is closed and the close has been sent.
+    pub async fn wait_idle(&self) {
+        self.inner.wait_idle().await;
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("node_id", &self.node_id())
+            .field("local_addr", &self.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An incoming connection attempt, from [`Endpoint::accept`].
+#[must_use = "an incoming connection is refused when dropped; call handshake()"]
+pub struct Accepting {
+    incoming: quinn::Incoming,
+    shared: Arc<Shared>,
+}
+
+impl Accepting {
+    /// The address the attempt comes from (not yet authenticated).
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.incoming.remote_address()
+    }
+
+    /// Runs the handshake: the client must present a certificate whose [`NodeId`] is in the
+    /// trust list ([`NetError::UntrustedPeer`] otherwise, and the client is told
+    /// `access_denied`). On success the client is sent its confirmation and the connection is
+    /// returned. Bounded by the handshake timeout.
+    pub async fn handshake(self) -> Result<PeerConnection, NetError> {
+        let addr = self.incoming.remote_address();
+        let verifier = Arc::new(PinnedVerifier::for_clients(self.shared.trust.clone()));
+        let config = self.shared.server_config(Arc::clone(&verifier))?;
+        let connecting = self.incoming.accept_with(Arc::new(config)).map_err(NetError::from_connection)?;
+        let handshake = async {
+            let connection = connecting
+                .await
+                .map_err(|e| verifier.take_rejection().unwrap_or_else(|| NetError::from_connection(e)))?;
+            let connection = PeerConnection::from_verified(connection)?;
+            confirm(&connection).await?;
+            Ok::<_, NetError>(connection)
+        };
+        let timeout = self.shared.handshake_timeout;
+        let connection = tokio::time::timeout(timeout, handshake)
+            .await
+            .map_err(|_| NetError::HandshakeTimeout { addr, timeout })??;
+        tracing::debug!(peer = %connection.peer(), %addr, "accepted");
+        Ok(connection)
+    }
+
+    /// Refuses the attempt without a handshake (for example, when the node is overloaded).
+    pub fn refuse(self) {
+        self.incoming.refuse();
+    }
+}
+
+impl fmt::Debug for Accepting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Accepting").field("remote_addr", &self.remote_addr()).finish_non_exhaustive()
+    }
+}
+
+// The confirmation. In TLS 1.3 the client finishes its handshake before the server has seen
+// the client's certificate, so a client that the server refuses would otherwise believe it is
+// connected until its first read fails. The server therefore opens one unidirectional stream
+// and finishes it, empty, once it has accepted the client; `connect` returns only after
+// receiving it (or the server's refusal). It is the first stream the server opens, so it is the
+// first one the client accepts, before the caller can see any other.
+
+/// Server side: tells the client it was accepted.
+async fn confirm(connection: &PeerConnection) -> Result<(), NetError> {
+    let mut stream = connection.connection().open_uni().await.map_err(NetError::from_connection)?;
+    stream.finish()?;
+    Ok(())
+}
+
+/// Client side: waits until the server accepted us.
+async fn await_confirmation(connection: &quinn::Connection) -> Result<(), NetError> {
+    let mut stream = connection.accept_uni().await.map_err(NetError::from_connection)?;
+    match stream.read_to_end(0).await {
+        Ok(_) => Ok(()),
+        Err(quinn::ReadToEndError::Read(quinn::ReadError::ConnectionLost(e))) => Err(NetError::from_connection(e)),
+        Err(e) => {
+            connection.close(VarInt::from_u32(super::CloseCode::ProtocolViolation.code()), b"bad confirmation stream");
+            Err(NetError::NotConfirmed { reason: e.to_string() })
+        }
+    }
+}
