@@ -172,6 +172,45 @@ impl Shared {
 ///
 /// Cloning is cheap; clones share the socket.
 ///
+/// Two nodes on loopback that trust each other, exchanging one frame:
+///
+/// ```
+/// use gossamer_sync::net::{read_frame, write_frame, Endpoint, Identity, TrustList};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let loopback = "127.0.0.1:0".parse()?;
+/// let server = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+/// let client = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+/// // Each side pins the other's id (in real use: from a ticket the user pasted).
+/// server.trust().add(client.node_id());
+/// client.trust().add(server.node_id());
+///
+/// let accepting = server.clone();
+/// let echo = tokio::spawn(async move {
+///     let connection = accepting.accept().await.expect("open").handshake().await?;
+///     let (mut send, mut recv) = connection.accept_bi().await?;
+///     let frame = read_frame(&mut recv, 1024).await?.unwrap_or_default();
+///     write_frame(&mut send, &frame).await?;
+///     send.finish()?;
+///     connection.closed().await; // until the client has read the reply
+///     Ok::<_, gossamer_sync::net::NetError>(connection.peer())
+/// });
+///
+/// let connection = client.connect(server.local_addr()?, server.node_id()).await?;
+/// assert_eq!(connection.peer(), server.node_id());
+/// let (mut send, mut recv) = connection.open_bi().await?;
+/// write_frame(&mut send, b"ping").await?;
+/// send.finish()?;
+/// assert_eq!(read_frame(&mut recv, 1024).await?, Some(b"ping".to_vec()));
+/// connection.close(gossamer_sync::net::CloseCode::Done, "bye");
+/// assert_eq!(echo.await??, client.node_id());
+/// # Ok(())
+/// # }
+/// ```
+///
+/// A long-running node accepts in a loop and handshakes each peer in its own task:
+///
 /// ```no_run
 /// use gossamer_sync::net::{Endpoint, Identity, TrustList};
 ///
@@ -179,7 +218,6 @@ impl Shared {
 /// let trust = TrustList::new();
 /// let endpoint = Endpoint::builder(Identity::load_or_generate(data_dir)?, trust.clone())
 ///     .bind("0.0.0.0:4433".parse().unwrap())?;
-/// println!("my ticket: {}", endpoint.ticket()?);
 /// while let Some(incoming) = endpoint.accept().await {
 ///     tokio::spawn(async move {
 ///         match incoming.handshake().await {

@@ -33,7 +33,8 @@
 //!    `incoming.handshake()`; an error there concerns that peer only (log it, carry on).
 //! 3. Dial: `endpoint.connect(addr, node_id)` (or `connect_ticket`). It returns once *both*
 //!    sides accepted the handshake, so a peer that does not trust us is reported as
-//!    [`NetError::RefusedByPeer`] right away.
+//!    [`NetError::RefusedByPeer`] right away. (The accepting side confirms with an empty
+//!    unidirectional stream, the first it opens; `connect` consumes it, so callers never see it.)
 //! 4. Per connection: [`PeerConnection::peer`] is the verified id to feed the protocol. Messages
 //!    travel as frames on bidirectional streams ([`write_frame`], then `finish()`;
 //!    [`read_frame`] with [`DEFAULT_MAX_FRAME_LEN`] or the configured maximum). A
