@@ -191,7 +191,11 @@ fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), NetEr
         let path = path.to_path_buf();
         move |source| NetError::IdentityIo { path, source }
     };
-    let tmp = path.with_extension("tmp");
+    let tmp = {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".tmp");
+        PathBuf::from(name)
+    };
     match fs::remove_file(&tmp) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
