@@ -1,0 +1,62 @@
+//! Tuning knobs and bounds of the protocol.
+
+use crate::wire::DEFAULT_MAX_FRAME;
+
+/// How a replica gossips, and the bounds that keep a peer from making it allocate without
+/// limit. The defaults suit devices on a LAN or the internet; the simulator shrinks the
+/// intervals.
+///
+/// ```
+/// use gossamer_sync::protocol::Config;
+///
+/// let c = Config { anti_entropy_interval_ms: 500, ..Config::default() };
+/// assert!(c.max_batch_bytes < c.max_frame_bytes);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// How many peers get fresh ops eagerly before the push tree has formed.
+    pub eager_fanout: usize,
+    /// Period of push-pull anti-entropy rounds, in milliseconds.
+    pub anti_entropy_interval_ms: u64,
+    /// Largest encoded size of the ops in one `Ops` or `Push` message.
+    pub max_batch_bytes: usize,
+    /// Largest frame sent or accepted (checked before allocation).
+    pub max_frame_bytes: usize,
+    /// Ops waiting for their dependencies: beyond this, new early ops are dropped (and
+    /// fetched again by anti-entropy).
+    pub max_buffered_ops: usize,
+    /// The same bound in payload bytes.
+    pub max_buffered_bytes: usize,
+    /// Most dependencies one op may list.
+    pub max_deps: usize,
+    /// Most entries a received version vector may have.
+    pub max_vv_entries: usize,
+    /// Compact the op log at causal stability once it holds more than this many ops.
+    pub compaction_threshold: usize,
+    /// Size of the chunks a snapshot is sent in.
+    pub snapshot_chunk_bytes: usize,
+    /// Largest snapshot accepted from a peer.
+    pub max_snapshot_bytes: usize,
+    /// How many recent ops remember which peer sent them first (to tell a redundant eager
+    /// link from a network duplicate).
+    pub first_sender_memory: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            eager_fanout: 4,
+            anti_entropy_interval_ms: 1_000,
+            max_batch_bytes: 256 << 10,
+            max_frame_bytes: DEFAULT_MAX_FRAME,
+            max_buffered_ops: 16_384,
+            max_buffered_bytes: 32 << 20,
+            max_deps: 4_096,
+            max_vv_entries: 65_536,
+            compaction_threshold: 100_000,
+            snapshot_chunk_bytes: 1 << 20,
+            max_snapshot_bytes: 1 << 30,
+            first_sender_memory: 8_192,
+        }
+    }
+}

@@ -1,0 +1,790 @@
+//! The replica state machine.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use bytes::Bytes;
+use gossamer_crdt::{CmRDT, CvRDT, Dot, ReplicaId, VClock};
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::buffer::{CausalBuffer, missing};
+use super::log::{OpLog, record_size};
+use super::peers::{PeerInfo, PeerStatus, Peers};
+use super::{Config, Event, Output, ProtocolError};
+use crate::wire::{CompactVv, Message, OpRecord, SnapshotChunk, codec, fnv1a};
+
+/// A CRDT the protocol can replicate: op-based for the normal path, state-based for
+/// catch-up by snapshot, serializable both ways. Every `gossamer_crdt` type qualifies.
+pub trait Crdt:
+    CvRDT + CmRDT<Op: Serialize + DeserializeOwned> + Default + Clone + Serialize + DeserializeOwned
+{
+}
+
+impl<T> Crdt for T where
+    T: CvRDT + CmRDT<Op: Serialize + DeserializeOwned> + Default + Clone + Serialize + DeserializeOwned
+{
+}
+
+/// A durable snapshot, as the store gives it back on restart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredSnapshot {
+    /// What the state includes.
+    pub vv: VClock,
+    /// The op log holds only ops above this.
+    pub floor: VClock,
+    /// The encoded state.
+    pub state: Bytes,
+}
+
+/// What a restarting replica reads back from its store.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Restored {
+    /// The latest snapshot, if one was taken.
+    pub snapshot: Option<StoredSnapshot>,
+    /// The logged ops, in the order they were persisted (a causal order).
+    pub log: Vec<OpRecord>,
+}
+
+/// Counters for tests, benchmarks and the status page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Ops applied (local and remote).
+    pub applied: u64,
+    /// Ops received by push that were already known (redundant copies).
+    pub duplicates_pushed: u64,
+    /// Ops received by anti-entropy that were already known.
+    pub duplicates_pulled: u64,
+    /// Ops received that were new.
+    pub received_new: u64,
+    /// Ops sent in `Push` messages.
+    pub ops_pushed: u64,
+    /// Ops sent in `Ops` (anti-entropy) messages.
+    pub ops_pulled: u64,
+    /// Received ops not kept (full buffer, undecodable, oversized).
+    pub dropped: u64,
+    /// Snapshots sent and merged.
+    pub snapshots_sent: u64,
+    /// Snapshots received and merged.
+    pub snapshots_merged: u64,
+    /// Prune and graft messages sent.
+    pub prunes_sent: u64,
+    /// Anti-entropy rounds this replica started.
+    pub anti_entropy_rounds: u64,
+}
+
+#[derive(Debug)]
+struct Assembly {
+    id: u64,
+    next: u32,
+    vv: VClock,
+    data: Vec<u8>,
+}
+
+/// One replica of a CRDT `T`: the whole replication protocol, with no I/O.
+///
+/// Inputs are local updates, messages from peers, ticks and membership changes; each call
+/// returns the [`Output`]s the driver must carry out, in order. Time is passed in (ms since
+/// any fixed origin); randomness comes from the seed given at construction, so a run is
+/// reproducible from its seed.
+///
+/// - **Eager push** along a Plumtree-style tree: fresh ops go to the eager peers; a peer that
+///   delivers a duplicate is pruned to lazy, so the eager links settle into a spanning tree.
+/// - **Push-pull anti-entropy** every `anti_entropy_interval_ms`: a digest (the version
+///   vector, or only its hash when idle) to a random peer, which answers with exactly the ops
+///   we lack, in causal order and in batches bounded in bytes; then the reverse.
+/// - **Causal exactly-once delivery**: an op is applied once its dependencies are; early ops
+///   wait in a bounded buffer; duplicates are dropped by dot.
+/// - **Compaction** at causal stability, with **catch-up by snapshot** for a peer behind it.
+/// - **Session guarantees**: [`wait_for`](Self::wait_for) a version-vector token.
+///
+/// ```
+/// use gossamer_crdt::{CausalCounter, ReplicaId};
+/// use gossamer_sync::protocol::{Config, Output, PeerStatus, Replica};
+///
+/// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+/// let mut ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+/// let mut rb = Replica::<CausalCounter>::new(b, Config::default(), 2);
+/// ra.set_peer(b, PeerStatus::Alive);
+/// rb.set_peer(a, PeerStatus::Alive);
+///
+/// let (_dot, outputs) = ra.local_update(0, |c| c.inc(a, 5)).unwrap();
+/// // The driver persists, then sends; here we hand the messages straight to `rb`.
+/// for out in outputs {
+///     if let Output::Send { to, msg } = out {
+///         assert_eq!(to, b);
+///         rb.handle_message(1, a, msg);
+///     }
+/// }
+/// assert_eq!(rb.state().value(), 5);
+/// ```
+#[derive(Debug)]
+pub struct Replica<T: Crdt> {
+    id: ReplicaId,
+    config: Config,
+    state: T,
+    /// Delivered ops: per origin a contiguous prefix.
+    vv: VClock,
+    /// The log holds no op at or below this.
+    floor: VClock,
+    log: OpLog,
+    buffer: CausalBuffer,
+    peers: Peers,
+    rng: ChaCha8Rng,
+    next_anti_entropy: Option<u64>,
+    /// The version vector changed since we last sent it whole.
+    vv_news: bool,
+    /// Origins delivered since our last local op: the compact dependencies of the next one.
+    changed: BTreeSet<ReplicaId>,
+    /// After a restart we do not know what changed since our last op: depend on everything.
+    depend_on_all: bool,
+    first_sender: HashMap<Dot, ReplicaId>,
+    first_sender_order: VecDeque<Dot>,
+    sessions: Vec<(u64, VClock)>,
+    assemblies: HashMap<ReplicaId, Assembly>,
+    next_snapshot_id: u64,
+    stats: Stats,
+    // Per-call output assembly.
+    out: Vec<Output>,
+    unpersisted: Vec<OpRecord>,
+    push_queue: HashMap<ReplicaId, Vec<OpRecord>>,
+}
+
+impl<T: Crdt> Replica<T> {
+    /// A fresh replica with an empty state.
+    pub fn new(id: ReplicaId, config: Config, seed: u64) -> Self {
+        Replica {
+            id,
+            config,
+            state: T::default(),
+            vv: VClock::new(),
+            floor: VClock::new(),
+            log: OpLog::default(),
+            buffer: CausalBuffer::default(),
+            peers: Peers::default(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            next_anti_entropy: None,
+            vv_news: true,
+            changed: BTreeSet::new(),
+            depend_on_all: false,
+            first_sender: HashMap::new(),
+            first_sender_order: VecDeque::new(),
+            sessions: Vec::new(),
+            assemblies: HashMap::new(),
+            next_snapshot_id: seed.rotate_left(32),
+            stats: Stats::default(),
+            out: Vec::new(),
+            unpersisted: Vec::new(),
+            push_queue: HashMap::new(),
+        }
+    }
+
+    /// Rebuilds a replica from what its store kept: the snapshot, then the logged ops above
+    /// it replayed in order. Buffers, peers and the push tree start empty.
+    ///
+    /// # Errors
+    /// [`ProtocolError::Restore`] when the snapshot cannot be decoded or the log is not a
+    /// causal sequence.
+    pub fn restore(id: ReplicaId, config: Config, seed: u64, restored: Restored) -> Result<Self, ProtocolError> {
+        let mut r = Self::new(id, config, seed);
+        if let Some(snap) = restored.snapshot {
+            r.state = codec::from_slice(&snap.state).map_err(|e| ProtocolError::Restore(e.to_string()))?;
+            r.vv = snap.vv;
+            r.floor = snap.floor;
+        }
+        for rec in restored.log {
+            if rec.dot.counter <= r.floor.get(&rec.dot.replica) {
+                continue;
+            }
+            if !r.vv.contains(&rec.dot) {
+                if let Some(need) = missing(&rec, &r.vv) {
+                    return Err(ProtocolError::Restore(format!(
+                        "logged op {:?} before its dependency {need:?}",
+                        rec.dot
+                    )));
+                }
+                let op: T::Op = codec::from_slice(&rec.payload).map_err(|e| ProtocolError::Restore(e.to_string()))?;
+                r.state.apply(op);
+                r.vv.observe(rec.dot);
+            }
+            r.log.push(rec);
+        }
+        r.depend_on_all = true;
+        Ok(r)
+    }
+
+    // ---- reads ------------------------------------------------------------------------------
+
+    /// This replica's id.
+    pub fn id(&self) -> ReplicaId {
+        self.id
+    }
+
+    /// The replicated state.
+    pub fn state(&self) -> &T {
+        &self.state
+    }
+
+    /// The ops delivered here, per origin.
+    pub fn version(&self) -> &VClock {
+        &self.vv
+    }
+
+    /// The compaction floor: the log holds no op at or below it.
+    pub fn floor(&self) -> &VClock {
+        &self.floor
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Ops and payload bytes waiting for their dependencies.
+    pub fn buffered(&self) -> (usize, usize) {
+        (self.buffer.len(), self.buffer.bytes())
+    }
+
+    /// The largest the causal buffer has been (ops, bytes).
+    pub fn peak_buffered(&self) -> (usize, usize) {
+        (self.buffer.peak_ops, self.buffer.peak_bytes)
+    }
+
+    /// Ops and bytes in the op log.
+    pub fn log_size(&self) -> (usize, usize) {
+        (self.log.len(), self.log.bytes())
+    }
+
+    /// The logged ops, in delivery order.
+    pub fn log(&self) -> impl Iterator<Item = &OpRecord> + '_ {
+        self.log.iter()
+    }
+
+    /// The membership view.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        self.peers
+            .map
+            .iter()
+            .map(|(id, p)| PeerInfo { id: *id, status: p.status, eager: p.eager, known_vv: p.known_vv.clone() })
+            .collect()
+    }
+
+    /// A session token: hand it to a client, which may later [`wait_for`](Self::wait_for)
+    /// it on any replica to read its own writes.
+    pub fn token(&self) -> VClock {
+        self.vv.clone()
+    }
+
+    /// When the driver should next call [`handle_tick`](Self::handle_tick).
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.next_anti_entropy
+    }
+
+    // ---- membership -------------------------------------------------------------------------
+
+    /// Adds a peer or updates its status (the failure detector feeds this).
+    pub fn set_peer(&mut self, id: ReplicaId, status: PeerStatus) {
+        if id != self.id {
+            self.peers.upsert(id, status);
+        }
+    }
+
+    /// Forgets a peer for good: it no longer holds back compaction.
+    pub fn remove_peer(&mut self, id: &ReplicaId) {
+        self.peers.map.remove(id);
+        self.assemblies.remove(id);
+    }
+
+    // ---- sessions ---------------------------------------------------------------------------
+
+    /// Session guarantee: true when this replica has delivered everything in `token`.
+    /// Otherwise the read waits, and an [`Event::SessionReady`] with `id` is output once it
+    /// can proceed.
+    pub fn wait_for(&mut self, id: u64, token: VClock) -> bool {
+        if self.vv.dominates(&token) {
+            true
+        } else {
+            self.sessions.push((id, token));
+            false
+        }
+    }
+
+    // ---- inputs -----------------------------------------------------------------------------
+
+    /// Applies a local update: `f` mutates the state and returns the CRDT op it made, which
+    /// becomes a logged op with a fresh dot, pushed to the eager peers.
+    ///
+    /// The driver acknowledges the write once the returned [`Output::Persist`] is durable.
+    ///
+    /// # Errors
+    /// [`ProtocolError::Encode`] when the op cannot be encoded. The op's type must always
+    /// encode: a failure here means the local state has changed but the op is not replicated.
+    pub fn local_update<F>(&mut self, now: u64, f: F) -> Result<(Dot, Vec<Output>), ProtocolError>
+    where
+        F: FnOnce(&mut T) -> T::Op,
+    {
+        let op = f(&mut self.state);
+        let payload = Bytes::from(codec::to_vec(&op)?);
+        let dot = Dot::new(self.id, self.vv.get(&self.id) + 1);
+        let deps: Vec<Dot> = if self.depend_on_all {
+            self.vv.iter().filter(|(r, _)| *r != self.id).map(|(r, c)| Dot::new(r, c)).collect()
+        } else {
+            self.changed.iter().filter(|r| **r != self.id).map(|r| Dot::new(*r, self.vv.get(r))).collect()
+        };
+        self.changed.clear();
+        self.depend_on_all = false;
+        let rec = OpRecord { dot, deps, payload };
+        self.vv.observe(dot);
+        self.vv_news = true;
+        self.remember_sender(dot, self.id);
+        self.log.push(rec.clone());
+        self.unpersisted.push(rec.clone());
+        self.stats.applied += 1;
+        self.out.push(Output::Event(Event::Applied { dot }));
+        self.ensure_eager();
+        self.forward(&rec, None);
+        self.schedule(now);
+        Ok((dot, self.finish()))
+    }
+
+    /// Handles a message from peer `from`.
+    pub fn handle_message(&mut self, now: u64, from: ReplicaId, msg: Message) -> Vec<Output> {
+        if from == self.id {
+            return Vec::new();
+        }
+        if !self.peers.map.contains_key(&from) {
+            self.peers.upsert(from, PeerStatus::Alive);
+        }
+        self.schedule(now);
+        match msg {
+            Message::Push { ops } => {
+                for rec in ops {
+                    self.receive(rec, from, true);
+                }
+            }
+            Message::Prune => self.peers.set_eager(&from, false),
+            Message::Graft => self.peers.set_eager(&from, true),
+            Message::Digest { hash, vv, reply } => self.on_digest(now, from, hash, vv.map(|v| v.0), reply),
+            Message::Ops { ops, more } => {
+                let before = self.vv.total();
+                for rec in ops {
+                    self.receive(rec, from, false);
+                }
+                if more && self.vv.total() > before {
+                    self.send_digest(from, true, false);
+                }
+            }
+            Message::Snapshot(chunk) => self.on_snapshot_chunk(from, chunk),
+        }
+        self.finish()
+    }
+
+    /// Periodic work: anti-entropy when due, tree upkeep, compaction.
+    pub fn handle_tick(&mut self, now: u64) -> Vec<Output> {
+        self.ensure_eager();
+        match self.next_anti_entropy {
+            Some(t) if now >= t => {
+                self.next_anti_entropy = Some(now + self.jittered_interval());
+                let peers: Vec<ReplicaId> = self.peers.reachable().collect();
+                if let Some(&peer) = peers.choose(&mut self.rng) {
+                    self.stats.anti_entropy_rounds += 1;
+                    self.send_digest(peer, false, true);
+                }
+            }
+            None => self.schedule(now),
+            _ => {}
+        }
+        self.maybe_compact();
+        self.finish()
+    }
+
+    /// Starts an anti-entropy exchange with every reachable peer now (the node's `sync_now`).
+    pub fn sync_now(&mut self, _now: u64) -> Vec<Output> {
+        let peers: Vec<ReplicaId> = self.peers.reachable().collect();
+        for peer in peers {
+            self.send_digest(peer, true, true);
+        }
+        self.finish()
+    }
+
+    // ---- delivery ---------------------------------------------------------------------------
+
+    fn remember_sender(&mut self, dot: Dot, from: ReplicaId) {
+        if self.first_sender.insert(dot, from).is_none() {
+            self.first_sender_order.push_back(dot);
+            while self.first_sender_order.len() > self.config.first_sender_memory {
+                if let Some(old) = self.first_sender_order.pop_front() {
+                    self.first_sender.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Takes in one op from a peer: drops duplicates (pruning a redundant eager link), then
+    /// delivers it or buffers it until its dependencies are delivered.
+    fn receive(&mut self, rec: OpRecord, from: ReplicaId, pushed: bool) {
+        if rec.dot.counter == 0 {
+            self.misbehaved(from, "op with counter 0".into());
+            return;
+        }
+        if self.vv.contains(&rec.dot) || self.buffer.contains(&rec.dot) {
+            if pushed {
+                self.stats.duplicates_pushed += 1;
+                let network_duplicate = self.first_sender.get(&rec.dot) == Some(&from);
+                if !network_duplicate {
+                    self.peers.set_eager(&from, false);
+                    self.stats.prunes_sent += 1;
+                    self.send(from, Message::Prune);
+                }
+            } else {
+                self.stats.duplicates_pulled += 1;
+            }
+            return;
+        }
+        if rec.deps.len() > self.config.max_deps {
+            self.drop_op(rec.dot, "too many dependencies");
+            return;
+        }
+        self.stats.received_new += 1;
+        if pushed {
+            self.remember_sender(rec.dot, from);
+            self.forward(&rec, Some(from));
+        }
+        match missing(&rec, &self.vv) {
+            None => self.deliver(rec),
+            Some(need) => {
+                let dot = rec.dot;
+                if !self.buffer.insert(rec, need, self.config.max_buffered_ops, self.config.max_buffered_bytes) {
+                    self.drop_op(dot, "causal buffer full");
+                }
+            }
+        }
+    }
+
+    /// Applies a causally ready op, then every buffered op that it makes ready.
+    fn deliver(&mut self, first: OpRecord) {
+        let mut ready = VecDeque::from([first]);
+        while let Some(rec) = ready.pop_front() {
+            if self.vv.contains(&rec.dot) {
+                continue;
+            }
+            let op: T::Op = match codec::from_slice(&rec.payload) {
+                Ok(op) => op,
+                Err(_) => {
+                    self.drop_op(rec.dot, "undecodable op");
+                    continue;
+                }
+            };
+            self.state.apply(op);
+            let dot = rec.dot;
+            self.vv.observe(dot);
+            self.vv_news = true;
+            self.changed.insert(dot.replica);
+            self.stats.applied += 1;
+            self.out.push(Output::Event(Event::Applied { dot }));
+            self.log.push(rec.clone());
+            self.unpersisted.push(rec);
+            for woken in self.buffer.wake(dot.replica, dot.counter) {
+                match missing(&woken, &self.vv) {
+                    None => ready.push_back(woken),
+                    Some(need) => {
+                        let d = woken.dot;
+                        if !self.buffer.insert(woken, need, usize::MAX, usize::MAX) {
+                            self.drop_op(d, "causal buffer full");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn drop_op(&mut self, dot: Dot, reason: &'static str) {
+        self.stats.dropped += 1;
+        tracing::debug!(?dot, reason, "dropped op");
+        self.out.push(Output::Event(Event::Dropped { dot, reason }));
+    }
+
+    fn misbehaved(&mut self, peer: ReplicaId, reason: String) {
+        tracing::warn!(?peer, %reason, "peer misbehaved");
+        self.out.push(Output::Event(Event::PeerMisbehaved { peer, reason }));
+    }
+
+    // ---- push tree --------------------------------------------------------------------------
+
+    /// Before the tree has formed (or when every eager peer is down), pick eager peers at
+    /// random; prunes then thin them to a tree.
+    fn ensure_eager(&mut self) {
+        if self.peers.eager().next().is_some() {
+            return;
+        }
+        let reachable: Vec<ReplicaId> = self.peers.reachable().collect();
+        let chosen: Vec<ReplicaId> =
+            reachable.choose_multiple(&mut self.rng, self.config.eager_fanout).copied().collect();
+        for id in chosen {
+            self.peers.set_eager(&id, true);
+        }
+    }
+
+    fn forward(&mut self, rec: &OpRecord, except: Option<ReplicaId>) {
+        let targets: Vec<ReplicaId> =
+            self.peers.eager().filter(|p| Some(*p) != except && *p != rec.dot.replica).collect();
+        for t in targets {
+            self.push_queue.entry(t).or_default().push(rec.clone());
+        }
+    }
+
+    // ---- anti-entropy -----------------------------------------------------------------------
+
+    fn jittered_interval(&mut self) -> u64 {
+        let base = self.config.anti_entropy_interval_ms.max(1);
+        // ±10% so replicas do not fall into lockstep.
+        base - base / 10 + self.rng.random_range(0..=base / 5)
+    }
+
+    fn schedule(&mut self, now: u64) {
+        if self.next_anti_entropy.is_none() {
+            let first = self.rng.random_range(0..=self.config.anti_entropy_interval_ms);
+            self.next_anti_entropy = Some(now + first);
+        }
+    }
+
+    /// Sends our digest: the whole version vector when it has news (or `full`), else its
+    /// hash only.
+    fn send_digest(&mut self, to: ReplicaId, full: bool, reply: bool) {
+        let encoded = CompactVv::encode(&self.vv);
+        let hash = fnv1a(&encoded);
+        let whole = full || self.vv_news;
+        if whole {
+            self.vv_news = false;
+        }
+        let vv = whole.then(|| CompactVv(self.vv.clone()));
+        self.send(to, Message::Digest { hash, vv, reply });
+    }
+
+    fn on_digest(&mut self, now: u64, from: ReplicaId, hash: u64, vv: Option<VClock>, reply: bool) {
+        if let Some(v) = &vv {
+            if v.len() > self.config.max_vv_entries {
+                self.misbehaved(from, format!("version vector of {} entries", v.len()));
+                return;
+            }
+            if let Some(p) = self.peers.map.get_mut(&from) {
+                p.known_vv = Some(v.clone());
+            }
+        }
+        let ours = fnv1a(&CompactVv::encode(&self.vv));
+        if hash == ours {
+            if let Some(p) = self.peers.map.get_mut(&from) {
+                p.known_vv = Some(self.vv.clone());
+            }
+            return;
+        }
+        let Some(theirs) = vv else {
+            // They only sent a hash, and it differs: show them ours so they can serve us.
+            self.send_digest(from, true, true);
+            return;
+        };
+        self.serve(now, from, &theirs);
+        let we_lack = theirs.iter().any(|(r, c)| c > self.vv.get(&r));
+        if reply && we_lack {
+            self.send_digest(from, true, false);
+        }
+    }
+
+    /// Sends `to` the ops it lacks, or a snapshot when some are below our floor.
+    fn serve(&mut self, now: u64, to: ReplicaId, theirs: &VClock) {
+        let below_floor = self.vv.iter().any(|(r, c)| c > theirs.get(&r) && theirs.get(&r) < self.floor.get(&r));
+        if below_floor {
+            self.send_snapshot(now, to);
+            return;
+        }
+        let (ops, more) = self.log.missing(theirs, &self.vv, self.config.max_batch_bytes);
+        if !ops.is_empty() {
+            self.stats.ops_pulled += ops.len() as u64;
+            self.send(to, Message::Ops { ops, more });
+        }
+    }
+
+    // ---- snapshots --------------------------------------------------------------------------
+
+    fn send_snapshot(&mut self, now: u64, to: ReplicaId) {
+        let recent = self.config.anti_entropy_interval_ms.saturating_mul(4);
+        if let Some(p) = self.peers.map.get(&to)
+            && p.snapshot_sent_at.is_some_and(|t| now < t.saturating_add(recent))
+        {
+            return;
+        }
+        let state = match codec::to_vec(&self.state) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(%e, "cannot encode state for a snapshot");
+                return;
+            }
+        };
+        if let Some(p) = self.peers.map.get_mut(&to) {
+            p.snapshot_sent_at = Some(now);
+        }
+        self.stats.snapshots_sent += 1;
+        self.next_snapshot_id = self.next_snapshot_id.wrapping_add(1);
+        let id = self.next_snapshot_id;
+        let chunk = self.config.snapshot_chunk_bytes.max(1);
+        let state = Bytes::from(state);
+        let n = state.len().div_ceil(chunk).max(1);
+        for i in 0..n {
+            let data = state.slice(i * chunk..((i + 1) * chunk).min(state.len()));
+            let vv = (i == 0).then(|| CompactVv(self.vv.clone()));
+            let last = i + 1 == n;
+            self.send(to, Message::Snapshot(SnapshotChunk { id, index: i as u32, last, vv, data }));
+        }
+    }
+
+    fn on_snapshot_chunk(&mut self, from: ReplicaId, chunk: SnapshotChunk) {
+        if chunk.index == 0 {
+            let Some(vv) = chunk.vv else {
+                self.misbehaved(from, "snapshot without a version vector".into());
+                return;
+            };
+            self.assemblies.insert(from, Assembly { id: chunk.id, next: 0, vv: vv.0, data: Vec::new() });
+        }
+        let Some(a) = self.assemblies.get_mut(&from) else { return };
+        if a.id != chunk.id || a.next != chunk.index {
+            self.assemblies.remove(&from);
+            return;
+        }
+        if a.data.len() + chunk.data.len() > self.config.max_snapshot_bytes {
+            self.assemblies.remove(&from);
+            self.misbehaved(from, "snapshot larger than the configured maximum".into());
+            return;
+        }
+        a.data.extend_from_slice(&chunk.data);
+        a.next += 1;
+        if !chunk.last {
+            return;
+        }
+        let Some(a) = self.assemblies.remove(&from) else { return };
+        match codec::from_slice::<T>(&a.data) {
+            Ok(state) => self.merge_snapshot(from, state, a.vv),
+            Err(e) => self.misbehaved(from, format!("undecodable snapshot: {e}")),
+        }
+    }
+
+    fn merge_snapshot(&mut self, from: ReplicaId, state: T, snap_vv: VClock) {
+        self.state.merge(&state);
+        let old = self.vv.clone();
+        self.vv.merge(&snap_vv);
+        for (r, c) in snap_vv.iter() {
+            if c > old.get(&r) {
+                // Our log cannot serve (old, c] of r: it never saw those ops one by one.
+                self.floor.observe(Dot::new(r, c));
+                self.changed.insert(r);
+            }
+        }
+        self.log.truncate(&self.floor);
+        self.vv_news = true;
+        self.stats.snapshots_merged += 1;
+        self.out.push(Output::Event(Event::SnapshotMerged { from, vv: snap_vv }));
+        for rec in self.buffer.drain() {
+            if self.vv.contains(&rec.dot) {
+                continue;
+            }
+            match missing(&rec, &self.vv) {
+                None => self.deliver(rec),
+                Some(need) => {
+                    let d = rec.dot;
+                    if !self.buffer.insert(rec, need, usize::MAX, usize::MAX) {
+                        self.drop_op(d, "causal buffer full");
+                    }
+                }
+            }
+        }
+        self.persist_snapshot();
+    }
+
+    fn persist_snapshot(&mut self) {
+        match codec::to_vec(&self.state) {
+            Ok(state) => {
+                self.flush_persist();
+                self.out.push(Output::PersistSnapshot {
+                    vv: self.vv.clone(),
+                    floor: self.floor.clone(),
+                    state: Bytes::from(state),
+                });
+            }
+            Err(e) => tracing::error!(%e, "cannot encode state for a snapshot"),
+        }
+    }
+
+    /// Compacts the log at causal stability: ops every known replica has delivered.
+    fn maybe_compact(&mut self) {
+        if self.log.len() <= self.config.compaction_threshold {
+            return;
+        }
+        let mut stable = self.vv.clone();
+        for p in self.peers.map.values() {
+            match &p.known_vv {
+                Some(v) => stable.meet(v),
+                None => return,
+            }
+        }
+        if self.floor.dominates(&stable) {
+            return;
+        }
+        self.floor.merge(&stable);
+        self.log.truncate(&self.floor);
+        self.persist_snapshot();
+    }
+
+    // ---- output assembly --------------------------------------------------------------------
+
+    fn flush_persist(&mut self) {
+        if !self.unpersisted.is_empty() {
+            self.out.push(Output::Persist(std::mem::take(&mut self.unpersisted)));
+        }
+    }
+
+    /// Queues a message; anything delivered before it is persisted first.
+    fn send(&mut self, to: ReplicaId, msg: Message) {
+        self.flush_persist();
+        self.out.push(Output::Send { to, msg });
+    }
+
+    fn finish(&mut self) -> Vec<Output> {
+        self.flush_persist();
+        let mut queued: Vec<(ReplicaId, Vec<OpRecord>)> = self.push_queue.drain().collect();
+        queued.sort_by_key(|(id, _)| *id);
+        for (to, ops) in queued {
+            let mut batch = Vec::new();
+            let mut size = 0;
+            for rec in ops {
+                let s = record_size(&rec);
+                if !batch.is_empty() && size + s > self.config.max_batch_bytes {
+                    self.stats.ops_pushed += batch.len() as u64;
+                    self.send(to, Message::Push { ops: std::mem::take(&mut batch) });
+                    size = 0;
+                }
+                size += s;
+                batch.push(rec);
+            }
+            if !batch.is_empty() {
+                self.stats.ops_pushed += batch.len() as u64;
+                self.send(to, Message::Push { ops: batch });
+            }
+        }
+        if !self.sessions.is_empty() {
+            let vv = &self.vv;
+            let mut ready = Vec::new();
+            self.sessions.retain(|(id, token)| {
+                let done = vv.dominates(token);
+                if done {
+                    ready.push(*id);
+                }
+                !done
+            });
+            for id in ready {
+                self.out.push(Output::Event(Event::SessionReady { id }));
+            }
+        }
+        std::mem::take(&mut self.out)
+    }
+}

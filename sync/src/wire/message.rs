@@ -1,0 +1,107 @@
+//! The messages replicas exchange.
+
+use bytes::Bytes;
+use gossamer_crdt::Dot;
+use serde::{Deserialize, Serialize};
+
+use super::CompactVv;
+
+/// One op as it travels and as it is logged: its sync-level dot, its causal dependencies and
+/// the encoded CRDT op.
+///
+/// `deps` is compact: the op implicitly depends on its origin's previous op
+/// (`dot.counter - 1`), and lists only the other replicas' events its origin had delivered
+/// since that previous op — usually none or one — not a whole version vector.
+///
+/// ```
+/// use bytes::Bytes;
+/// use gossamer_crdt::{Dot, ReplicaId};
+/// use gossamer_sync::wire::OpRecord;
+///
+/// let r = ReplicaId::from_u128(1);
+/// let rec = OpRecord { dot: Dot::new(r, 2), deps: vec![], payload: Bytes::from_static(b"op") };
+/// assert_eq!(rec.dot.counter, 2);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpRecord {
+    /// The origin replica and the op's sequence number there (from 1).
+    pub dot: Dot,
+    /// Events of other replicas this op causally depends on, beyond its origin's previous op.
+    pub deps: Vec<Dot>,
+    /// The CRDT op, encoded with [`codec`](super::codec).
+    pub payload: Bytes,
+}
+
+/// A chunk of an encoded state snapshot, sent to a peer that needs ops this replica has
+/// compacted away. Chunks of one snapshot share `id` and arrive in `index` order on one
+/// stream; the first carries the version vector the state includes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotChunk {
+    /// Identifies the snapshot among the sender's.
+    pub id: u64,
+    /// Position of this chunk, from 0.
+    pub index: u32,
+    /// True on the final chunk.
+    pub last: bool,
+    /// The version vector of the state (first chunk only).
+    pub vv: Option<CompactVv>,
+    /// This chunk's bytes of the encoded state.
+    pub data: Bytes,
+}
+
+/// A message between replicas.
+///
+/// ```
+/// use gossamer_sync::wire::{decode, encode, Envelope, Message};
+///
+/// let bytes = encode(&Envelope::new(Message::Prune)).unwrap();
+/// assert_eq!(decode(&bytes, usize::MAX).unwrap().body, Message::Prune);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// Fresh ops pushed along the eager tree.
+    Push {
+        /// The ops, in causal order.
+        ops: Vec<OpRecord>,
+    },
+    /// "I received that from someone else first: stop pushing to me eagerly."
+    Prune,
+    /// "I missed ops the tree should have brought me: push to me eagerly again."
+    Graft,
+    /// Anti-entropy: the sender's version vector (or only its hash, when the sender has no
+    /// news). The receiver answers with the ops the sender lacks and, when `reply` is set
+    /// and it lacks something itself, with its own digest.
+    Digest {
+        /// FNV-1a hash of the compact version vector.
+        hash: u64,
+        /// The version vector, omitted in idle rounds.
+        vv: Option<CompactVv>,
+        /// Ask the receiver for its own digest if it is missing something.
+        reply: bool,
+    },
+    /// The answer to a digest: ops the peer lacks, in causal order.
+    Ops {
+        /// The ops.
+        ops: Vec<OpRecord>,
+        /// True when the answer was cut at the batch bound: send another digest for more.
+        more: bool,
+    },
+    /// Part of a state snapshot (for a peer behind the compaction point).
+    Snapshot(SnapshotChunk),
+}
+
+/// The versioned envelope of every frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The wire version; see [`WIRE_VERSION`](super::WIRE_VERSION).
+    pub version: u16,
+    /// The message.
+    pub body: Message,
+}
+
+impl Envelope {
+    /// `body` in an envelope of the current version.
+    pub fn new(body: Message) -> Self {
+        Self { version: super::WIRE_VERSION, body }
+    }
+}
