@@ -25,19 +25,13 @@ fn cart_update(c: &mut Criterion) {
     let base = gossamer_cart(r, &keys);
     let crdts_base = crdts_cart(1, &keys);
     let automerge_base = automerge_cart(actor(1), &keys);
-    for u in [1_000, 10_000, 100_000] {
-        group
-            .throughput(Throughput::Elements(u as u64))
-            .sample_size(10);
+    for &u in sizes_to_run(&[1_000, 10_000, 100_000]) {
+        group.throughput(Throughput::Elements(u as u64)).sample_size(10);
         group.warm_up_time(Duration::from_millis(500));
         if u >= 100_000 {
-            group
-                .sampling_mode(SamplingMode::Flat)
-                .measurement_time(Duration::from_secs(3));
+            group.sampling_mode(SamplingMode::Flat).measurement_time(Duration::from_secs(3));
         } else {
-            group
-                .sampling_mode(SamplingMode::Auto)
-                .measurement_time(Duration::from_secs(2));
+            group.sampling_mode(SamplingMode::Auto).measurement_time(Duration::from_secs(2));
         }
         let schedule = cart_schedule(u);
         group.bench_function(BenchmarkId::new("gossamer", u), |b| {

@@ -31,12 +31,9 @@ fn per(bytes: i64, n: usize) -> String {
 }
 
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let sizes: &[usize] = if full { &SIZES } else { &SIZES[..1] };
+    let sizes = sizes_to_run(&SIZES);
 
-    println!(
-        "OR-Set of u64, built by one replica adding n elements: heap B/element (CBOR or save() B/element)\n"
-    );
+    println!("OR-Set of u64, built by one replica adding n elements: heap B/element (CBOR or save() B/element)\n");
     println!("| n | gossamer OrSet | crdts Orswot | automerge map |");
     println!("|---:|---:|---:|---:|");
     for &n in sizes {
@@ -78,20 +75,11 @@ fn main() {
         // The merged document only: `b` is dropped inside the measured region.
         let (m, a_heap) = live_bytes(|| automerge_merge(a, b).0);
         drop(m);
-        println!(
-            "| {n} | {} | {} | {} |",
-            per(g_heap, n),
-            per(c_heap, n),
-            per(a_heap, n)
-        );
+        println!("| {n} | {} | {} | {} |", per(g_heap, n), per(c_heap, n), per(a_heap, n));
     }
 
-    println!(
-        "\nCart of {CART_ITEMS} items after u increments: heap bytes in total (per increment)\n"
-    );
-    println!(
-        "| u | gossamer OrMap<String, CausalCounter> | crdts Map<String, PNCounter> | automerge counters |"
-    );
+    println!("\nCart of {CART_ITEMS} items after u increments: heap bytes in total (per increment)\n");
+    println!("| u | gossamer OrMap<String, CausalCounter> | crdts Map<String, PNCounter> | automerge counters |");
     println!("|---:|---:|---:|---:|");
     let ckeys = cart_keys();
     for &u in sizes {

@@ -23,9 +23,7 @@ use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode,
 /// Group settings for `n` elements: few samples everywhere, flat sampling for the slow
 /// 100k cases (criterion's linear sampling would run each at least 55 times).
 fn configure(group: &mut BenchmarkGroup<'_, WallTime>, n: usize) {
-    group
-        .throughput(Throughput::Elements(n as u64))
-        .sample_size(10);
+    group.throughput(Throughput::Elements(n as u64)).sample_size(10);
     if n >= 100_000 {
         group
             .sampling_mode(SamplingMode::Flat)
@@ -41,16 +39,14 @@ fn configure(group: &mut BenchmarkGroup<'_, WallTime>, n: usize) {
 
 fn add(c: &mut Criterion) {
     let mut group = c.benchmark_group("orset_add");
-    for n in SIZES {
+    for &n in sizes_to_run(&SIZES) {
         configure(&mut group, n);
         let elems = elements(n);
         let keys = keys(&elems);
         group.bench_function(BenchmarkId::new("gossamer", n), |b| {
             b.iter_with_large_drop(|| gossamer_add(replica(1), &elems))
         });
-        group.bench_function(BenchmarkId::new("crdts", n), |b| {
-            b.iter_with_large_drop(|| crdts_add(1, &elems))
-        });
+        group.bench_function(BenchmarkId::new("crdts", n), |b| b.iter_with_large_drop(|| crdts_add(1, &elems)));
         group.bench_function(BenchmarkId::new("automerge", n), |b| {
             b.iter_with_large_drop(|| automerge_add(actor(1), &keys))
         });
@@ -60,7 +56,7 @@ fn add(c: &mut Criterion) {
 
 fn apply(c: &mut Criterion) {
     let mut group = c.benchmark_group("orset_apply");
-    for n in SIZES {
+    for &n in sizes_to_run(&SIZES) {
         configure(&mut group, n);
         let elems = elements(n);
         let ops = gossamer_ops(replica(1), &elems);
@@ -81,32 +77,20 @@ fn apply(c: &mut Criterion) {
 
 fn merge(c: &mut Criterion) {
     let mut group = c.benchmark_group("orset_merge");
-    for n in SIZES {
+    for &n in sizes_to_run(&SIZES) {
         configure(&mut group, n);
         let elems = elements(n);
         let (a, b_) = gossamer_halves(&elems);
         group.bench_function(BenchmarkId::new("gossamer", n), |b| {
-            b.iter_batched(
-                || a.clone(),
-                |a| gossamer_merge(a, &b_),
-                BatchSize::LargeInput,
-            )
+            b.iter_batched(|| a.clone(), |a| gossamer_merge(a, &b_), BatchSize::LargeInput)
         });
         let (a, b_) = crdts_halves(&elems);
         group.bench_function(BenchmarkId::new("crdts", n), |b| {
-            b.iter_batched(
-                || (a.clone(), b_.clone()),
-                |(a, b_)| crdts_merge(a, b_),
-                BatchSize::LargeInput,
-            )
+            b.iter_batched(|| (a.clone(), b_.clone()), |(a, b_)| crdts_merge(a, b_), BatchSize::LargeInput)
         });
         let (a, b_) = automerge_halves(&keys(&elems));
         group.bench_function(BenchmarkId::new("automerge", n), |b| {
-            b.iter_batched(
-                || (a.clone(), b_.clone()),
-                |(a, b_)| automerge_merge(a, b_),
-                BatchSize::LargeInput,
-            )
+            b.iter_batched(|| (a.clone(), b_.clone()), |(a, b_)| automerge_merge(a, b_), BatchSize::LargeInput)
         });
     }
     group.finish();
@@ -115,21 +99,14 @@ fn merge(c: &mut Criterion) {
 fn encode(c: &mut Criterion) {
     let mut group = c.benchmark_group("orset_encode");
     let report = |lib: &str, n: usize, bytes: usize| {
-        eprintln!(
-            "orset_encode/{lib}/{n}: {bytes} bytes, {:.1} B/element",
-            bytes as f64 / n as f64
-        );
+        eprintln!("orset_encode/{lib}/{n}: {bytes} bytes, {:.1} B/element", bytes as f64 / n as f64);
     };
-    for n in SIZES {
+    for &n in sizes_to_run(&SIZES) {
         configure(&mut group, n);
         let elems = elements(n);
         let (a, b_) = gossamer_halves(&elems);
         let set = gossamer_merge(a, &b_);
-        report(
-            "gossamer",
-            n,
-            serde_cbor::to_vec(&set).expect("encode").len(),
-        );
+        report("gossamer", n, serde_cbor::to_vec(&set).expect("encode").len());
         group.bench_function(BenchmarkId::new("gossamer", n), |b| {
             b.iter(|| serde_cbor::to_vec(black_box(&set)).expect("encode"))
         });

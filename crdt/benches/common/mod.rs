@@ -22,6 +22,12 @@ use gossamer_crdt::{CausalCounter, CmRDT as _, CvRDT as _, OrMap, OrSet, OrSetOp
 /// The set sizes every OR-Set workload runs at.
 pub const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 
+/// The sizes to run: all of `sizes` under `cargo bench` (which passes `--bench`), only the
+/// smallest when `cargo test --all-targets` runs a bench binary as a smoke test.
+pub fn sizes_to_run(sizes: &[usize]) -> &[usize] {
+    if std::env::args().any(|a| a == "--bench") { sizes } else { &sizes[..1] }
+}
+
 /// `crdts`' OR-Set of `u64` with `u64` actors.
 pub type CrdtsSet = crdts::Orswot<u64, u64>;
 /// An op of [`CrdtsSet`].
@@ -156,8 +162,7 @@ pub fn crdts_merge(mut a: CrdtsSet, b: CrdtsSet) -> CrdtsSet {
 pub fn automerge_add(actor: ActorId, keys: &[String]) -> AutoCommit {
     let mut doc = AutoCommit::new().with_actor(actor);
     for k in keys {
-        doc.put(ROOT, k.as_str(), true)
-            .expect("put into the root map");
+        doc.put(ROOT, k.as_str(), true).expect("put into the root map");
     }
     doc.commit();
     doc
@@ -199,9 +204,7 @@ pub fn cart_keys() -> Vec<String> {
 
 /// Which item each of `updates` updates touches (pseudo-random, the same for every library).
 pub fn cart_schedule(updates: usize) -> Vec<usize> {
-    (0..updates as u64)
-        .map(|i| (splitmix64(i ^ 0xca27) % CART_ITEMS as u64) as usize)
-        .collect()
+    (0..updates as u64).map(|i| (splitmix64(i ^ 0xca27) % CART_ITEMS as u64) as usize).collect()
 }
 
 /// A cart in which replica `r` has every item at quantity 1.
@@ -240,8 +243,7 @@ pub fn crdts_cart_updates(cart: &mut CrdtsCart, actor: u64, keys: &[String], sch
 pub fn automerge_cart(actor: ActorId, keys: &[String]) -> AutoCommit {
     let mut doc = AutoCommit::new().with_actor(actor);
     for k in keys {
-        doc.put(ROOT, k.as_str(), ScalarValue::counter(1))
-            .expect("put a counter");
+        doc.put(ROOT, k.as_str(), ScalarValue::counter(1)).expect("put a counter");
     }
     doc.commit();
     doc
@@ -249,15 +251,9 @@ pub fn automerge_cart(actor: ActorId, keys: &[String]) -> AutoCommit {
 
 /// Increments the items of `schedule` by one; commits once at the end, or after every
 /// increment when `commit_each` (one change per user action, as an interactive app would).
-pub fn automerge_cart_updates(
-    doc: &mut AutoCommit,
-    keys: &[String],
-    schedule: &[usize],
-    commit_each: bool,
-) {
+pub fn automerge_cart_updates(doc: &mut AutoCommit, keys: &[String], schedule: &[usize], commit_each: bool) {
     for &i in schedule {
-        doc.increment(ROOT, keys[i].as_str(), 1)
-            .expect("increment a counter");
+        doc.increment(ROOT, keys[i].as_str(), 1).expect("increment a counter");
         if commit_each {
             doc.commit();
         }
