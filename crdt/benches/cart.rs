@@ -7,7 +7,7 @@
 //!   derived from `read_ctx()`, then `apply`.
 //! - `automerge`: counters (`ScalarValue::Counter`) in the root map, `increment`, one commit
 //!   at the end; `automerge-commit-each` commits after every increment (one change per user
-//!   action), run at 1k and 10k only.
+//!   action). Both run at 1k and 10k only (at 100k an iteration takes about 10 s).
 //!
 //! Run: `cargo bench -p gossamer-crdt --bench cart`.
 
@@ -54,6 +54,10 @@ fn cart_update(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
+        if u >= 100_000 {
+            // About 10 s an iteration: the 1k and 10k figures already show automerge's cost.
+            continue;
+        }
         group.bench_function(BenchmarkId::new("automerge", u), |b| {
             b.iter_batched(
                 || automerge_base.clone(),
@@ -64,18 +68,16 @@ fn cart_update(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
-        if u <= 10_000 {
-            group.bench_function(BenchmarkId::new("automerge-commit-each", u), |b| {
-                b.iter_batched(
-                    || automerge_base.clone(),
-                    |mut doc| {
-                        automerge_cart_updates(&mut doc, &keys, &schedule, true);
-                        doc
-                    },
-                    BatchSize::SmallInput,
-                )
-            });
-        }
+        group.bench_function(BenchmarkId::new("automerge-commit-each", u), |b| {
+            b.iter_batched(
+                || automerge_base.clone(),
+                |mut doc| {
+                    automerge_cart_updates(&mut doc, &keys, &schedule, true);
+                    doc
+                },
+                BatchSize::SmallInput,
+            )
+        });
     }
     group.finish();
 }

@@ -22,8 +22,9 @@ fn live_bytes<T>(build: impl FnOnce() -> T) -> (T, i64) {
     let region = Region::new(GLOBAL);
     let value = build();
     let s = region.change();
-    let net = s.bytes_allocated as i64 - s.bytes_deallocated as i64 + s.bytes_reallocated as i64;
-    (value, net)
+    // `stats_alloc` already adds a realloc's growth to `bytes_allocated` (and its shrinkage to
+    // `bytes_deallocated`); `bytes_reallocated` is the same growth again, so it is not added.
+    (value, s.bytes_allocated as i64 - s.bytes_deallocated as i64)
 }
 
 fn per(bytes: i64, n: usize) -> String {
