@@ -34,7 +34,8 @@ def fmt(ns: float) -> str:
 
 
 def table(group: str, funcs: dict) -> str:
-    names = ["gossamer"] + sorted(f for f in funcs if f != "gossamer") if "gossamer" in funcs else sorted(funcs)
+    first = [f for f in ("gossamer", "crdts") if f in funcs]
+    names = first + sorted(f for f in funcs if f not in first)
     sizes = sorted({n for f in funcs.values() for n in f})
     head = ["n"] + [f"{f} ns/elem" for f in names]
     if "gossamer" in funcs:
