@@ -441,6 +441,46 @@ fn answer_is_cut_at_max_batch_bytes_and_continued_by_digest() {
     assert_eq!(milk(&rs[1]), Some(5));
 }
 
+/// The flow drawn in `sync/WIRE.md` §9, "Anti-entropy, push-pull, in batches".
+#[test]
+fn push_pull_in_batches_follows_the_documented_flow() {
+    // Room for three small cart ops per batch.
+    let config = Config { max_batch_bytes: 200, ..Config::default() };
+    let mut rs = vec![Replica::<Cart>::new(A, config.clone(), 1), Replica::new(B, config, 2)];
+    for t in 1..=4 {
+        let _ = add(&mut rs[0], t, "milk", 1); // no peers yet: nothing pushed
+    }
+    let (b1, _) = add(&mut rs[1], 5, "eggs", 6);
+    rs[0].set_peer(B, PeerStatus::Alive);
+    rs[1].set_peer(A, PeerStatus::Alive);
+
+    let delivered = round(&mut rs, B, 10);
+    let shape: Vec<(ReplicaId, String)> = delivered
+        .iter()
+        .map(|(from, _, m)| {
+            let kind = match m {
+                Message::Digest { vv, reply, .. } => format!("digest(full={}, reply={reply})", vv.is_some()),
+                Message::Ops { ops, more } => {
+                    format!("ops({:?}, more={more})", ops.iter().map(|r| r.dot.counter).collect::<Vec<_>>())
+                }
+                other => format!("{other:?}"),
+            };
+            (*from, kind)
+        })
+        .collect();
+    let expected = [
+        (B, "digest(full=true, reply=true)"),
+        (A, "ops([1, 2, 3], more=true)"),
+        (A, "digest(full=true, reply=false)"),
+        (B, "digest(full=true, reply=false)"),
+        (B, "ops([1], more=false)"),
+        (A, "ops([4], more=false)"),
+    ];
+    assert_eq!(shape, expected.map(|(r, k)| (r, k.to_string())));
+    assert!(rs[0].version().contains(&b1));
+    assert_eq!(rs[0].state(), rs[1].state());
+}
+
 #[test]
 fn continuation_digest_comes_after_the_batch_is_persisted() {
     let config = Config { max_batch_bytes: 1, ..Config::default() };

@@ -358,6 +358,9 @@ fn decoder_accepts_names_and_indices_alike() {
     assert_eq!(decode(&unhex(idle_without_vv)).unwrap().body, goldens()[4].1);
     let named_envelope = concat!("a2", "67", "76657273696f6e", "01", "64", "626f6479", "02");
     assert_eq!(decode(&unhex(named_envelope)).unwrap().body, Message::Graft);
+    // Indefinite-length map, a version in a two-byte integer, an unknown key 2: all accepted.
+    let lenient = concat!("bf", "00", "190001", "01", "01", "02", "00", "ff");
+    assert_eq!(decode(&unhex(lenient)).unwrap(), Envelope::new(Message::Prune));
 }
 
 // ---- versions ---------------------------------------------------------------------------------
