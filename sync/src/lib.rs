@@ -8,10 +8,12 @@
 //!   exactly-once delivery, compaction and snapshots, session guarantees.
 //! - [`sim`]: the deterministic network simulator — N protocol replicas, virtual time,
 //!   seeded loss, duplication, reordering, partitions and crashes.
+//! - [`store`]: durable storage — the `Store` trait, SQLite (WAL, synchronous=FULL), memory.
 //! - [`net`]: the transport — QUIC with mutual TLS by pinned node id, identities, trust list,
 //!   tickets, length-prefixed frames.
 
 pub mod net;
 pub mod protocol;
 pub mod sim;
+pub mod store;
 pub mod wire;
