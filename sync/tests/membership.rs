@@ -570,3 +570,23 @@ fn address_changes_spread() {
         assert_eq!(sim.nodes[i].view[&sim.id(mover).node()].1, new_addr);
     }
 }
+
+/// A seed that is unreachable when a member starts: the member keeps announcing, with
+/// backoff, and joins once the seed answers.
+#[test]
+fn joining_retries_until_the_seed_answers() {
+    let mut sim = Sim::cluster(3, 17);
+    sim.pause(0);
+    sim.announce(1, 0);
+    sim.announce(2, 0);
+    sim.run_until(20 * PERIOD_MS);
+    assert!(!sim.nodes[1].membership.is_joined() && !sim.nodes[2].membership.is_joined());
+    // Backoff: a handful of announces in 20 s, not one per period.
+    let announces = sim.datagrams;
+    assert!((4..=14).contains(&announces), "{announces} announces in 20 s");
+    sim.resume(0);
+    let joined = sim.run_until_true(60 * PERIOD_MS, |s| s.views_agree(&all(3), &[]));
+    let joined = joined.expect("never joined");
+    println!("joined {} ms after the seed came up ({announces} datagrams while it was down)", joined - 20_000);
+    assert!(joined - 20_000 <= Config::default().retry_max.as_millis() as u64 + 2 * PERIOD_MS);
+}

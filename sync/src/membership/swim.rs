@@ -689,6 +689,14 @@ mod tests {
         peek_header(bytes).unwrap().message
     }
 
+    /// The node driver moves it into a task.
+    #[test]
+    fn membership_is_send() {
+        fn send<T: Send + 'static>() {}
+        send::<Membership>();
+        send::<Output>();
+    }
+
     /// Joins `a` to `b`, then loses `a`'s probe of `b`, so that `a` suspects `b`. Returns
     /// `a`'s pending timers and the datagrams of its latest probe.
     fn suspect(a: &mut Membership, b: &mut Membership) -> (Vec<Timer>, Vec<(NodeId, Bytes)>) {
