@@ -92,6 +92,8 @@ fn op(origin: u128, seq: u64, deps: &[(u128, u64)], payload: &[u8]) -> OpRecord 
     OpRecord {
         dot: Dot::new(rid(origin), seq),
         deps: deps.iter().map(|&(r, c)| Dot::new(rid(r), c)).collect(),
+        // Distinct per op, so a round trip that dropped the column would show.
+        created_ms: (origin as u64 % 1_000) * 1_000_000 + seq % 1_000_000,
         payload: Bytes::copy_from_slice(payload),
     }
 }

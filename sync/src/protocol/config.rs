@@ -14,10 +14,15 @@ use crate::wire::DEFAULT_MAX_FRAME;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// How many peers get fresh ops eagerly before the push tree has formed.
-    pub eager_fanout: usize,
+    /// Children per node in each origin's push tree: a fresh op reaches N replicas in
+    /// ⌈log_k N⌉ hops, each replica sending it at most k times.
+    pub tree_fanout: usize,
     /// Period of push-pull anti-entropy rounds, in milliseconds.
     pub anti_entropy_interval_ms: u64,
+    /// Anti-entropy leaves out ops younger than the push tree needs to deliver them (twice
+    /// the recent push delays, never less than this, in ms): the tree is most likely still
+    /// bringing them, and sending them twice is waste.
+    pub push_grace_ms: u64,
     /// Largest encoded size of the ops in one `Ops` or `Push` message.
     pub max_batch_bytes: usize,
     /// Largest frame sent or accepted (checked before allocation).
@@ -37,26 +42,24 @@ pub struct Config {
     pub snapshot_chunk_bytes: usize,
     /// Largest snapshot accepted from a peer.
     pub max_snapshot_bytes: usize,
-    /// How many recent ops remember which peer sent them first (to tell a redundant eager
-    /// link from a network duplicate).
-    pub first_sender_memory: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            eager_fanout: 4,
+            tree_fanout: 3,
             anti_entropy_interval_ms: 1_000,
+            push_grace_ms: 1_000,
             max_batch_bytes: 256 << 10,
             max_frame_bytes: DEFAULT_MAX_FRAME,
             max_buffered_ops: 16_384,
             max_buffered_bytes: 32 << 20,
-            max_deps: 4_096,
+            // An op depends on at most one event per replica: as many as a version vector.
+            max_deps: 65_536,
             max_vv_entries: 65_536,
             compaction_threshold: 100_000,
             snapshot_chunk_bytes: 1 << 20,
             max_snapshot_bytes: 1 << 30,
-            first_sender_memory: 8_192,
         }
     }
 }

@@ -17,7 +17,8 @@ pub(crate) fn record_size(rec: &OpRecord) -> usize {
 /// numbers: everything above the floor that has been delivered.
 #[derive(Debug, Default)]
 pub(crate) struct OpLog {
-    entries: VecDeque<OpRecord>,
+    /// Each op with the time (ms) it was delivered here.
+    entries: VecDeque<(OpRecord, u64)>,
     /// Position (in delivery order, since the last rebuild) of `entries[0]`.
     base: u64,
     /// Per origin: the sequence number of its first logged op and the positions of its ops.
@@ -26,7 +27,7 @@ pub(crate) struct OpLog {
 }
 
 impl OpLog {
-    pub(crate) fn push(&mut self, rec: OpRecord) {
+    pub(crate) fn push(&mut self, rec: OpRecord, at: u64) {
         let pos = self.base + self.entries.len() as u64;
         let slot = self.by_origin.entry(rec.dot.replica).or_insert_with(|| (rec.dot.counter, VecDeque::new()));
         if slot.1.is_empty() {
@@ -34,7 +35,7 @@ impl OpLog {
         }
         slot.1.push_back(pos);
         self.bytes += record_size(&rec);
-        self.entries.push_back(rec);
+        self.entries.push_back((rec, at));
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -52,10 +53,19 @@ impl OpLog {
         positions.get(usize::try_from(i).ok()?).copied()
     }
 
-    /// The ops `peer` lacks, in delivery order, up to `max_bytes` (at least one op). Returns
-    /// them and whether more remain. `ours` is our version vector; the caller has checked
-    /// that nothing the peer lacks is below the floor.
-    pub(crate) fn missing(&self, peer: &VClock, ours: &VClock, max_bytes: usize) -> (Vec<OpRecord>, bool) {
+    /// The ops `peer` lacks, in delivery order, up to `max_bytes` (at least one op), leaving
+    /// out those created after `recent_after` (ms) — they are most likely still on their way
+    /// to the peer along the push tree — and, per origin, everything after such an op.
+    /// Returns them and whether more remain.
+    /// `ours` is our version vector; the caller has checked that nothing the peer lacks is
+    /// below the floor.
+    pub(crate) fn missing(
+        &self,
+        peer: &VClock,
+        ours: &VClock,
+        max_bytes: usize,
+        recent_after: u64,
+    ) -> (Vec<OpRecord>, bool) {
         let start = ours
             .iter()
             .filter(|&(r, c)| c > peer.get(&r))
@@ -64,9 +74,17 @@ impl OpLog {
         let Some(start) = start else { return (Vec::new(), false) };
         let mut out = Vec::new();
         let mut size = 0;
+        let mut held_back: Vec<ReplicaId> = Vec::new();
         let skip = usize::try_from(start - self.base).unwrap_or(usize::MAX);
-        for rec in self.entries.iter().skip(skip) {
+        for (rec, _) in self.entries.iter().skip(skip) {
             if rec.dot.counter <= peer.get(&rec.dot.replica) {
+                continue;
+            }
+            if rec.created_ms > recent_after || held_back.contains(&rec.dot.replica) {
+                // Keep each origin's ops a prefix: the peer can apply what it gets.
+                if !held_back.contains(&rec.dot.replica) {
+                    held_back.push(rec.dot.replica);
+                }
                 continue;
             }
             let s = record_size(rec);
@@ -85,14 +103,14 @@ impl OpLog {
         self.by_origin.clear();
         self.base = 0;
         self.bytes = 0;
-        for rec in old {
+        for (rec, at) in old {
             if rec.dot.counter > floor.get(&rec.dot.replica) {
-                self.push(rec);
+                self.push(rec, at);
             }
         }
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &OpRecord> + '_ {
-        self.entries.iter()
+        self.entries.iter().map(|(r, _)| r)
     }
 }

@@ -8,7 +8,7 @@
 //! | `replica.rs` | [`Replica`]: the state machine (push tree, anti-entropy, delivery, snapshots, sessions) |
 //! | `buffer.rs` | the causal buffer: early ops, bounded, woken as dependencies arrive |
 //! | `log.rs` | the op log in delivery order, and what a peer lacks |
-//! | `peers.rs` | the membership view: status, eager/lazy links, last known version vectors |
+//! | `peers.rs` | the membership view: status and last known version vectors |
 //! | `config.rs` | [`Config`]: intervals and bounds |
 //! | `output.rs` | [`Output`] and [`Event`]: what the driver must do |
 

@@ -1,4 +1,4 @@
-//! The membership view: who the peers are, whether they are up, which links are eager.
+//! The membership view: who the peers are, whether they are up, what they have.
 
 use std::collections::BTreeMap;
 
@@ -18,8 +18,6 @@ pub enum PeerStatus {
 #[derive(Clone, Debug)]
 pub(crate) struct PeerState {
     pub(crate) status: PeerStatus,
-    /// Fresh ops are pushed to eager peers (Plumtree); lazy peers get them by anti-entropy.
-    pub(crate) eager: bool,
     /// The last version vector the peer told us (for causal stability).
     pub(crate) known_vv: Option<VClock>,
     /// When we last sent it a snapshot (to avoid resending while it is still assembling).
@@ -33,8 +31,6 @@ pub struct PeerInfo {
     pub id: ReplicaId,
     /// Its status.
     pub status: PeerStatus,
-    /// Whether fresh ops are pushed to it eagerly.
-    pub eager: bool,
     /// The last version vector it reported.
     pub known_vv: Option<VClock>,
 }
@@ -46,23 +42,12 @@ pub(crate) struct Peers {
 
 impl Peers {
     pub(crate) fn upsert(&mut self, id: ReplicaId, status: PeerStatus) -> &mut PeerState {
-        let p =
-            self.map.entry(id).or_insert(PeerState { status, eager: false, known_vv: None, snapshot_sent_at: None });
+        let p = self.map.entry(id).or_insert(PeerState { status, known_vv: None, snapshot_sent_at: None });
         p.status = status;
         p
     }
 
     pub(crate) fn reachable(&self) -> impl Iterator<Item = ReplicaId> + '_ {
         self.map.iter().filter(|(_, p)| p.status != PeerStatus::Down).map(|(id, _)| *id)
-    }
-
-    pub(crate) fn eager(&self) -> impl Iterator<Item = ReplicaId> + '_ {
-        self.map.iter().filter(|(_, p)| p.eager && p.status != PeerStatus::Down).map(|(id, _)| *id)
-    }
-
-    pub(crate) fn set_eager(&mut self, id: &ReplicaId, eager: bool) {
-        if let Some(p) = self.map.get_mut(id) {
-            p.eager = eager;
-        }
     }
 }

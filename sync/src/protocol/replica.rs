@@ -1,6 +1,6 @@
 //! The replica state machine.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use bytes::Bytes;
 use gossamer_crdt::{CmRDT, CvRDT, Dot, ReplicaId, VClock};
@@ -27,6 +27,12 @@ impl<T> Crdt for T where
     T: CvRDT + CmRDT<Op: Serialize + DeserializeOwned> + Default + Clone + Serialize + DeserializeOwned
 {
 }
+
+/// Extra anti-entropy exchanges a replica may chain per round after learning stale ops.
+const CHAIN_BUDGET: u32 = 2;
+
+/// How many recent push delays the grace estimate looks at.
+const PUSH_DELAY_SAMPLES: usize = 256;
 
 /// A durable snapshot, as the store gives it back on restart.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,6 +65,8 @@ pub struct Stats {
     pub duplicates_pulled: u64,
     /// Ops received that were new.
     pub received_new: u64,
+    /// New ops that came by anti-entropy: what the push trees failed to deliver.
+    pub pulled_new: u64,
     /// Ops sent in `Push` messages.
     pub ops_pushed: u64,
     /// Ops sent in `Ops` (anti-entropy) messages.
@@ -69,8 +77,6 @@ pub struct Stats {
     pub snapshots_sent: u64,
     /// Snapshots received and merged.
     pub snapshots_merged: u64,
-    /// Prune and graft messages sent.
-    pub prunes_sent: u64,
     /// Anti-entropy rounds this replica started.
     pub anti_entropy_rounds: u64,
 }
@@ -90,8 +96,9 @@ struct Assembly {
 /// any fixed origin); randomness comes from the seed given at construction, so a run is
 /// reproducible from its seed.
 ///
-/// - **Eager push** along a Plumtree-style tree: fresh ops go to the eager peers; a peer that
-///   delivers a duplicate is pruned to lazy, so the eager links settle into a spanning tree.
+/// - **Eager push** along a push tree per origin: a k-ary tree over the membership view,
+///   rooted at the op's origin, so a fresh op reaches N replicas in ⌈log_k N⌉ hops and each
+///   replica receives it once.
 /// - **Push-pull anti-entropy** every `anti_entropy_interval_ms`: a digest (the version
 ///   vector, or only its hash when idle) to a random peer, which answers with exactly the ops
 ///   we lack, in causal order and in batches bounded in bytes; then the reverse.
@@ -136,12 +143,21 @@ pub struct Replica<T: Crdt> {
     next_anti_entropy: Option<u64>,
     /// The version vector changed since we last sent it whole.
     vv_news: bool,
-    /// Origins delivered since our last local op: the compact dependencies of the next one.
-    changed: BTreeSet<ReplicaId>,
-    /// After a restart we do not know what changed since our last op: depend on everything.
-    depend_on_all: bool,
-    first_sender: HashMap<Dot, ReplicaId>,
-    first_sender_order: VecDeque<Dot>,
+    /// The causal frontier of what we delivered: per origin, its latest op that no other
+    /// delivered op depends on. The dependencies of our next op — usually one or two entries,
+    /// however many replicas there are.
+    frontier: BTreeMap<ReplicaId, u64>,
+    /// Time of the call being handled (ms).
+    now: u64,
+    /// How long the last pushed ops took to arrive (ms), a ring of the most recent: the tree's
+    /// delivery time, which anti-entropy waits out before it sends an op.
+    push_delays: VecDeque<u64>,
+    /// Chained anti-entropy exchanges left this round.
+    chain_budget: u32,
+    /// The members the push trees are laid over (reachable peers and us), sorted; rebuilt
+    /// when the membership view changes.
+    tree_view: Vec<ReplicaId>,
+    view_dirty: bool,
     sessions: Vec<(u64, VClock)>,
     assemblies: HashMap<ReplicaId, Assembly>,
     next_snapshot_id: u64,
@@ -153,8 +169,12 @@ pub struct Replica<T: Crdt> {
 }
 
 impl<T: Crdt> Replica<T> {
-    /// A fresh replica with an empty state.
-    pub fn new(id: ReplicaId, config: Config, seed: u64) -> Self {
+    /// A fresh replica with an empty state. Batches and snapshot chunks are kept to at most
+    /// half a frame, so every message fits in one.
+    pub fn new(id: ReplicaId, mut config: Config, seed: u64) -> Self {
+        let half_frame = (config.max_frame_bytes / 2).max(1);
+        config.max_batch_bytes = config.max_batch_bytes.min(half_frame);
+        config.snapshot_chunk_bytes = config.snapshot_chunk_bytes.min(half_frame).max(1);
         Replica {
             id,
             config,
@@ -167,10 +187,12 @@ impl<T: Crdt> Replica<T> {
             rng: ChaCha8Rng::seed_from_u64(seed),
             next_anti_entropy: None,
             vv_news: true,
-            changed: BTreeSet::new(),
-            depend_on_all: false,
-            first_sender: HashMap::new(),
-            first_sender_order: VecDeque::new(),
+            frontier: BTreeMap::new(),
+            now: 0,
+            push_delays: VecDeque::new(),
+            chain_budget: CHAIN_BUDGET,
+            tree_view: Vec::new(),
+            view_dirty: true,
             sessions: Vec::new(),
             assemblies: HashMap::new(),
             next_snapshot_id: seed.rotate_left(32),
@@ -209,9 +231,11 @@ impl<T: Crdt> Replica<T> {
                 r.state.apply(op);
                 r.vv.observe(rec.dot);
             }
-            r.log.push(rec);
+            r.log.push(rec, 0);
         }
-        r.depend_on_all = true;
+        // What depended on what before the restart is gone: depend on every origin's latest
+        // op (a superset of the frontier, so still correct).
+        r.frontier = r.vv.iter().collect();
         Ok(r)
     }
 
@@ -267,7 +291,7 @@ impl<T: Crdt> Replica<T> {
         self.peers
             .map
             .iter()
-            .map(|(id, p)| PeerInfo { id: *id, status: p.status, eager: p.eager, known_vv: p.known_vv.clone() })
+            .map(|(id, p)| PeerInfo { id: *id, status: p.status, known_vv: p.known_vv.clone() })
             .collect()
     }
 
@@ -287,7 +311,13 @@ impl<T: Crdt> Replica<T> {
     /// Adds a peer or updates its status (the failure detector feeds this).
     pub fn set_peer(&mut self, id: ReplicaId, status: PeerStatus) {
         if id != self.id {
+            let before = self.peers.map.get(&id).map(|p| p.status);
             self.peers.upsert(id, status);
+            // Suspect and alive peers are both in the trees; only going down (or coming back)
+            // reshapes them.
+            if before.is_none_or(|b| (b == PeerStatus::Down) != (status == PeerStatus::Down)) {
+                self.view_dirty = true;
+            }
         }
     }
 
@@ -295,6 +325,7 @@ impl<T: Crdt> Replica<T> {
     pub fn remove_peer(&mut self, id: &ReplicaId) {
         self.peers.map.remove(id);
         self.assemblies.remove(id);
+        self.view_dirty = true;
     }
 
     // ---- sessions ---------------------------------------------------------------------------
@@ -314,7 +345,7 @@ impl<T: Crdt> Replica<T> {
     // ---- inputs -----------------------------------------------------------------------------
 
     /// Applies a local update: `f` mutates the state and returns the CRDT op it made, which
-    /// becomes a logged op with a fresh dot, pushed to the eager peers.
+    /// becomes a logged op with a fresh dot, pushed down our push tree.
     ///
     /// The driver acknowledges the write once the returned [`Output::Persist`] is durable.
     ///
@@ -325,26 +356,32 @@ impl<T: Crdt> Replica<T> {
     where
         F: FnOnce(&mut T) -> T::Op,
     {
+        self.now = now;
         let op = f(&mut self.state);
         let payload = Bytes::from(codec::to_vec(&op)?);
         let dot = Dot::new(self.id, self.vv.get(&self.id) + 1);
-        let deps: Vec<Dot> = if self.depend_on_all {
-            self.vv.iter().filter(|(r, _)| *r != self.id).map(|(r, c)| Dot::new(r, c)).collect()
-        } else {
-            self.changed.iter().filter(|r| **r != self.id).map(|r| Dot::new(*r, self.vv.get(r))).collect()
-        };
-        self.changed.clear();
-        self.depend_on_all = false;
-        let rec = OpRecord { dot, deps, payload };
+        let deps: Vec<Dot> =
+            self.frontier.iter().filter(|(r, _)| **r != self.id).map(|(r, c)| Dot::new(*r, *c)).collect();
+        // Our new op depends on everything we delivered: it alone is the frontier now.
+        self.frontier.clear();
+        self.frontier.insert(self.id, dot.counter);
+        let rec = OpRecord { dot, deps, created_ms: now, payload };
         self.vv.observe(dot);
         self.vv_news = true;
-        self.remember_sender(dot, self.id);
-        self.log.push(rec.clone());
-        self.unpersisted.push(rec.clone());
         self.stats.applied += 1;
         self.out.push(Output::Event(Event::Applied { dot }));
-        self.ensure_eager();
-        self.forward(&rec, None);
+        if record_size(&rec) > self.config.max_frame_bytes / 2 {
+            // Too large for any message: it travels inside a snapshot instead. Raising our
+            // floor past it makes every peer that lacks it get one (in frame-sized chunks).
+            tracing::warn!(size = rec.payload.len(), "op larger than half a frame: replicated by snapshot");
+            self.floor.observe(dot);
+            self.log.truncate(&self.floor);
+            self.persist_snapshot();
+        } else {
+            self.log.push(rec.clone(), now);
+            self.unpersisted.push(rec.clone());
+            self.forward(&rec, None, false);
+        }
         self.schedule(now);
         Ok((dot, self.finish()))
     }
@@ -354,8 +391,10 @@ impl<T: Crdt> Replica<T> {
         if from == self.id {
             return Vec::new();
         }
+        self.now = now;
         if !self.peers.map.contains_key(&from) {
             self.peers.upsert(from, PeerStatus::Alive);
+            self.view_dirty = true;
         }
         self.schedule(now);
         match msg {
@@ -364,29 +403,40 @@ impl<T: Crdt> Replica<T> {
                     self.receive(rec, from, true);
                 }
             }
-            Message::Prune => self.peers.set_eager(&from, false),
-            Message::Graft => self.peers.set_eager(&from, true),
             Message::Digest { hash, vv, reply } => self.on_digest(now, from, hash, vv.map(|v| v.0), reply),
             Message::Ops { ops, more } => {
                 let before = self.vv.total();
+                let grace = self.grace();
+                let stale = ops.iter().any(|r| now.saturating_sub(r.created_ms) > grace);
                 for rec in ops {
                     self.receive(rec, from, false);
                 }
-                if more && self.vv.total() > before {
+                let progressed = self.vv.total() > before;
+                if more && progressed {
                     self.send_digest(from, true, false);
+                } else if progressed && stale && self.chain_budget > 0 {
+                    // We just learned ops the trees failed to spread (a partition healed, a
+                    // replica came back): others likely miss them too. Pass the news on now,
+                    // by an exchange with another random peer, instead of at our next round.
+                    self.chain_budget -= 1;
+                    let peers: Vec<ReplicaId> = self.peers.reachable().filter(|p| *p != from).collect();
+                    if let Some(&peer) = peers.choose(&mut self.rng) {
+                        self.send_digest(peer, true, true);
+                    }
                 }
             }
-            Message::Snapshot(chunk) => self.on_snapshot_chunk(from, chunk),
+            Message::Snapshot { chunk } => self.on_snapshot_chunk(from, chunk),
         }
         self.finish()
     }
 
     /// Periodic work: anti-entropy when due, tree upkeep, compaction.
     pub fn handle_tick(&mut self, now: u64) -> Vec<Output> {
-        self.ensure_eager();
+        self.now = now;
         match self.next_anti_entropy {
             Some(t) if now >= t => {
                 self.next_anti_entropy = Some(now + self.jittered_interval());
+                self.chain_budget = CHAIN_BUDGET;
                 let peers: Vec<ReplicaId> = self.peers.reachable().collect();
                 if let Some(&peer) = peers.choose(&mut self.rng) {
                     self.stats.anti_entropy_rounds += 1;
@@ -401,7 +451,8 @@ impl<T: Crdt> Replica<T> {
     }
 
     /// Starts an anti-entropy exchange with every reachable peer now (the node's `sync_now`).
-    pub fn sync_now(&mut self, _now: u64) -> Vec<Output> {
+    pub fn sync_now(&mut self, now: u64) -> Vec<Output> {
+        self.now = now;
         let peers: Vec<ReplicaId> = self.peers.reachable().collect();
         for peer in peers {
             self.send_digest(peer, true, true);
@@ -411,18 +462,7 @@ impl<T: Crdt> Replica<T> {
 
     // ---- delivery ---------------------------------------------------------------------------
 
-    fn remember_sender(&mut self, dot: Dot, from: ReplicaId) {
-        if self.first_sender.insert(dot, from).is_none() {
-            self.first_sender_order.push_back(dot);
-            while self.first_sender_order.len() > self.config.first_sender_memory {
-                if let Some(old) = self.first_sender_order.pop_front() {
-                    self.first_sender.remove(&old);
-                }
-            }
-        }
-    }
-
-    /// Takes in one op from a peer: drops duplicates (pruning a redundant eager link), then
+    /// Takes in one op from a peer: drops duplicates, passes it on down its tree, then
     /// delivers it or buffers it until its dependencies are delivered.
     fn receive(&mut self, rec: OpRecord, from: ReplicaId, pushed: bool) {
         if rec.dot.counter == 0 {
@@ -432,12 +472,6 @@ impl<T: Crdt> Replica<T> {
         if self.vv.contains(&rec.dot) || self.buffer.contains(&rec.dot) {
             if pushed {
                 self.stats.duplicates_pushed += 1;
-                let network_duplicate = self.first_sender.get(&rec.dot) == Some(&from);
-                if !network_duplicate {
-                    self.peers.set_eager(&from, false);
-                    self.stats.prunes_sent += 1;
-                    self.send(from, Message::Prune);
-                }
             } else {
                 self.stats.duplicates_pulled += 1;
             }
@@ -448,9 +482,21 @@ impl<T: Crdt> Replica<T> {
             return;
         }
         self.stats.received_new += 1;
+        if !pushed {
+            self.stats.pulled_new += 1;
+        }
         if pushed {
-            self.remember_sender(rec.dot, from);
-            self.forward(&rec, Some(from));
+            if self.push_delays.len() == PUSH_DELAY_SAMPLES {
+                self.push_delays.pop_front();
+            }
+            self.push_delays.push_back(self.now.saturating_sub(rec.created_ms));
+            self.forward(&rec, Some(from), false);
+        } else if self.now.saturating_sub(rec.created_ms) > self.grace() {
+            // Pulled, and older than the tree needs: the tree failed to bring it (a lost
+            // message, a replica that was down, a healed partition). Pass it on down the
+            // origin's tree to children that, as far as we know, miss it too — after a
+            // partition heals, they all do; a replica catching up alone floods nobody.
+            self.forward(&rec, Some(from), true);
         }
         match missing(&rec, &self.vv) {
             None => self.deliver(rec),
@@ -481,10 +527,16 @@ impl<T: Crdt> Replica<T> {
             let dot = rec.dot;
             self.vv.observe(dot);
             self.vv_news = true;
-            self.changed.insert(dot.replica);
+            // The op is now maximal; what it depends on no longer is.
+            for d in &rec.deps {
+                if self.frontier.get(&d.replica) == Some(&d.counter) {
+                    self.frontier.remove(&d.replica);
+                }
+            }
+            self.frontier.insert(dot.replica, dot.counter);
             self.stats.applied += 1;
             self.out.push(Output::Event(Event::Applied { dot }));
-            self.log.push(rec.clone());
+            self.log.push(rec.clone(), self.now);
             self.unpersisted.push(rec);
             for woken in self.buffer.wake(dot.replica, dot.counter) {
                 match missing(&woken, &self.vv) {
@@ -511,31 +563,79 @@ impl<T: Crdt> Replica<T> {
         self.out.push(Output::Event(Event::PeerMisbehaved { peer, reason }));
     }
 
-    // ---- push tree --------------------------------------------------------------------------
+    // ---- push trees -------------------------------------------------------------------------
 
-    /// Before the tree has formed (or when every eager peer is down), pick eager peers at
-    /// random; prunes then thin them to a tree.
-    fn ensure_eager(&mut self) {
-        if self.peers.eager().next().is_some() {
-            return;
+    /// Our children in `origin`'s push tree: the tree is a k-ary heap laid over the sorted
+    /// membership view, rotated so that the origin is its root. Every replica computes it
+    /// from its own view; while views agree, each op reaches every replica exactly once in
+    /// ⌈log_k N⌉ hops. Where views disagree (membership churn), an op may arrive twice or
+    /// not at all — anti-entropy repairs the gaps.
+    fn children(&mut self, origin: ReplicaId) -> Vec<ReplicaId> {
+        if self.view_dirty {
+            self.tree_view = self.peers.reachable().chain(std::iter::once(self.id)).collect();
+            self.tree_view.sort_unstable();
+            self.view_dirty = false;
         }
-        let reachable: Vec<ReplicaId> = self.peers.reachable().collect();
-        let chosen: Vec<ReplicaId> =
-            reachable.choose_multiple(&mut self.rng, self.config.eager_fanout).copied().collect();
-        for id in chosen {
-            self.peers.set_eager(&id, true);
+        let k = self.config.tree_fanout.max(1);
+        let view = &self.tree_view;
+        // An origin outside our view (down, or not yet known) takes the place it would have.
+        let (root, virtual_root) = match view.binary_search(&origin) {
+            Ok(i) => (i, false),
+            Err(i) => (i, true),
+        };
+        let n = view.len() + usize::from(virtual_root);
+        let position = |i: usize| if virtual_root && i >= root { i + 1 } else { i };
+        let Ok(me) = view.binary_search(&self.id) else { return Vec::new() };
+        let rank = (position(me) + n - root) % n;
+        let mut out = Vec::with_capacity(k);
+        for j in 1..=k {
+            let Some(child_rank) = rank.checked_mul(k).and_then(|r| r.checked_add(j)) else { break };
+            if child_rank >= n {
+                break;
+            }
+            let p = (root + child_rank) % n;
+            // Map the position back to the view, past the virtual root.
+            let i = if virtual_root && p > root { p - 1 } else { p };
+            out.push(view[i]);
         }
+        out
     }
 
-    fn forward(&mut self, rec: &OpRecord, except: Option<ReplicaId>) {
-        let targets: Vec<ReplicaId> =
-            self.peers.eager().filter(|p| Some(*p) != except && *p != rec.dot.replica).collect();
-        for t in targets {
-            self.push_queue.entry(t).or_default().push(rec.clone());
+    /// Queues `rec` for our children in its origin's tree, except the peer it came from and
+    /// peers known to have it. With `only_known`, only to children whose version vector we
+    /// know and which lack it.
+    fn forward(&mut self, rec: &OpRecord, except: Option<ReplicaId>, only_known: bool) {
+        for child in self.children(rec.dot.replica) {
+            if Some(child) == except || child == rec.dot.replica {
+                continue;
+            }
+            let wanted = match self.peers.map.get(&child).and_then(|p| p.known_vv.as_ref()) {
+                Some(v) => !v.contains(&rec.dot),
+                None => !only_known,
+            };
+            if wanted {
+                self.push_queue.entry(child).or_default().push(rec.clone());
+            }
         }
     }
 
     // ---- anti-entropy -----------------------------------------------------------------------
+
+    /// How old an op must be before anti-entropy sends it: twice the time the push tree has
+    /// lately needed (the 90th percentile of recent push delays — repairs pushed down a tree
+    /// after a pull carry old ops and would skew a maximum), at least `push_grace_ms`, at most
+    /// ten anti-entropy intervals.
+    fn grace(&self) -> u64 {
+        let mut d: Vec<u64> = self.push_delays.iter().copied().collect();
+        let tree = if d.is_empty() {
+            0
+        } else {
+            let i = (d.len() * 9 / 10).min(d.len() - 1);
+            2 * *d.select_nth_unstable(i).1
+        };
+        let cap = self.config.anti_entropy_interval_ms.saturating_mul(10).max(self.config.push_grace_ms);
+        tree.clamp(self.config.push_grace_ms, cap)
+    }
 
     fn jittered_interval(&mut self) -> u64 {
         let base = self.config.anti_entropy_interval_ms.max(1);
@@ -599,7 +699,8 @@ impl<T: Crdt> Replica<T> {
             self.send_snapshot(now, to);
             return;
         }
-        let (ops, more) = self.log.missing(theirs, &self.vv, self.config.max_batch_bytes);
+        let recent_after = now.saturating_sub(self.grace());
+        let (ops, more) = self.log.missing(theirs, &self.vv, self.config.max_batch_bytes, recent_after);
         if !ops.is_empty() {
             self.stats.ops_pulled += ops.len() as u64;
             self.send(to, Message::Ops { ops, more });
@@ -635,7 +736,7 @@ impl<T: Crdt> Replica<T> {
             let data = state.slice(i * chunk..((i + 1) * chunk).min(state.len()));
             let vv = (i == 0).then(|| CompactVv(self.vv.clone()));
             let last = i + 1 == n;
-            self.send(to, Message::Snapshot(SnapshotChunk { id, index: i as u32, last, vv, data }));
+            self.send(to, Message::Snapshot { chunk: SnapshotChunk { id, index: i as u32, last, vv, data } });
         }
     }
 
@@ -645,6 +746,10 @@ impl<T: Crdt> Replica<T> {
                 self.misbehaved(from, "snapshot without a version vector".into());
                 return;
             };
+            if vv.0.len() > self.config.max_vv_entries {
+                self.misbehaved(from, format!("snapshot version vector of {} entries", vv.0.len()));
+                return;
+            }
             self.assemblies.insert(from, Assembly { id: chunk.id, next: 0, vv: vv.0, data: Vec::new() });
         }
         let Some(a) = self.assemblies.get_mut(&from) else { return };
@@ -677,7 +782,7 @@ impl<T: Crdt> Replica<T> {
             if c > old.get(&r) {
                 // Our log cannot serve (old, c] of r: it never saw those ops one by one.
                 self.floor.observe(Dot::new(r, c));
-                self.changed.insert(r);
+                self.frontier.insert(r, self.vv.get(&r));
             }
         }
         self.log.truncate(&self.floor);

@@ -27,8 +27,10 @@ pub struct SimConfig {
     pub seed: u64,
     /// Protocol configuration of every replica.
     pub protocol: Config,
-    /// One-way latency, uniform in `[min, max]` ms: a wide range reorders messages.
+    /// One-way base latency of each link, drawn once per link, uniform in `[min, max]` ms.
     pub latency_ms: (u64, u64),
+    /// Extra delay of each message, uniform in `[0, jitter]` ms: reorders messages on a link.
+    pub jitter_ms: u64,
     /// Probability a message is lost.
     pub loss: f64,
     /// Probability a message is delivered twice.
@@ -41,8 +43,9 @@ impl SimConfig {
         SimConfig {
             replicas,
             seed,
-            protocol: Config { anti_entropy_interval_ms: 100, ..Config::default() },
+            protocol: Config { anti_entropy_interval_ms: 100, push_grace_ms: 100, ..Config::default() },
             latency_ms: (1, 5),
+            jitter_ms: 2,
             loss: 0.0,
             duplicate: 0.0,
         }
@@ -419,6 +422,21 @@ impl<T: Crdt> Sim<T> {
         }
     }
 
+    /// The base latency of the link between `a` and `b` (the same both ways), a function of
+    /// the seed.
+    fn link_latency(&self, a: usize, b: usize) -> u64 {
+        let (lo, hi) = self.config.latency_ms;
+        if hi <= lo {
+            return lo;
+        }
+        let (x, y) = (a.min(b) as u64, a.max(b) as u64);
+        let mut h = self.config.seed ^ x.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ y.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        h ^= h >> 33;
+        lo + h % (hi - lo + 1)
+    }
+
     fn blocked(&self, a: usize, b: usize) -> bool {
         self.absent[a]
             || self.absent[b]
@@ -468,8 +486,7 @@ impl<T: Crdt> Sim<T> {
             Message::Digest { .. } => 0,
             Message::Push { .. } => 1,
             Message::Ops { .. } => 2,
-            Message::Snapshot(_) => 3,
-            _ => 4,
+            Message::Snapshot { .. } => 3,
         };
         let kind = kind_bytes(&msg);
         let payload = wire::encode(&Envelope::new(msg)).expect("messages encode");
@@ -490,8 +507,7 @@ impl<T: Crdt> Sim<T> {
             }
             1 => self.metrics.push_bytes += len,
             2 => self.metrics.ops_bytes += len,
-            3 => self.metrics.snapshot_bytes += len,
-            _ => {}
+            _ => self.metrics.snapshot_bytes += len,
         }
         if self.blocked(from, to) || self.rng.random_bool(self.config.loss.clamp(0.0, 1.0)) {
             self.metrics.lost += 1;
@@ -504,8 +520,7 @@ impl<T: Crdt> Sim<T> {
             1
         };
         for _ in 0..copies {
-            let (lo, hi) = self.config.latency_ms;
-            let delay = self.rng.random_range(lo..=hi.max(lo));
+            let delay = self.link_latency(from, to) + self.rng.random_range(0..=self.config.jitter_ms);
             let at = self.now + delay;
             self.schedule(at, Kind::Deliver { to, from, frame: frame.clone() });
         }

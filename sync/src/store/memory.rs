@@ -24,7 +24,7 @@ use crate::wire::OpRecord;
 ///
 /// let disk = MemoryStore::new();
 /// let mut node_store = disk.clone();
-/// let op = OpRecord { dot: Dot::new(ReplicaId::from_u128(1), 1), deps: vec![], payload: Bytes::new() };
+/// let op = OpRecord { dot: Dot::new(ReplicaId::from_u128(1), 1), deps: vec![], created_ms: 0, payload: Bytes::new() };
 /// node_store.append_ops(&[op.clone()])?;
 /// drop(node_store); // the node crashes
 /// assert_eq!(disk.load()?.log, vec![op]); // and restarts from what was written

@@ -52,7 +52,7 @@ use crate::wire::OpRecord;
 ///
 /// let mut store: Box<dyn Store> = Box::new(MemoryStore::new());
 /// let r = ReplicaId::from_u128(1);
-/// let op = OpRecord { dot: Dot::new(r, 1), deps: vec![], payload: Bytes::from_static(b"+1") };
+/// let op = OpRecord { dot: Dot::new(r, 1), deps: vec![], created_ms: 0, payload: Bytes::from_static(b"+1") };
 /// store.append_ops(&[op.clone()])?;
 /// store.append_ops(&[op.clone()])?; // idempotent
 /// assert_eq!(store.load()?.log, vec![op]);
@@ -96,8 +96,8 @@ pub trait Store: Send {
     /// let dir = tempfile::tempdir()?;
     /// let mut store = SqliteStore::open(dir.path().join("store.db"))?;
     /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
-    /// let first = OpRecord { dot: Dot::new(a, 1), deps: vec![], payload: Bytes::from_static(b"x") };
-    /// let second = OpRecord { dot: Dot::new(b, 1), deps: vec![Dot::new(a, 1)], payload: Bytes::new() };
+    /// let first = OpRecord { dot: Dot::new(a, 1), deps: vec![], created_ms: 0, payload: Bytes::from_static(b"x") };
+    /// let second = OpRecord { dot: Dot::new(b, 1), deps: vec![Dot::new(a, 1)], created_ms: 0, payload: Bytes::new() };
     /// store.append_ops(&[first.clone(), second.clone()])?;
     /// // Durable now: the driver may send these ops on and acknowledge the write.
     /// drop(store);
@@ -122,7 +122,7 @@ pub trait Store: Send {
     /// let mut store = MemoryStore::new();
     /// let r = ReplicaId::from_u128(1);
     /// let ops: Vec<OpRecord> = (1..=3)
-    ///     .map(|c| OpRecord { dot: Dot::new(r, c), deps: vec![], payload: Bytes::new() })
+    ///     .map(|c| OpRecord { dot: Dot::new(r, c), deps: vec![], created_ms: 0, payload: Bytes::new() })
     ///     .collect();
     /// store.append_ops(&ops)?;
     /// let floor = VClock::from(vec![(r, 2)]);
@@ -242,7 +242,7 @@ pub trait Store: Send {
     /// use gossamer_sync::wire::OpRecord;
     ///
     /// let mut store = MemoryStore::new();
-    /// let op = OpRecord { dot: Dot::new(ReplicaId::from_u128(1), 1), deps: vec![], payload: Bytes::from_static(b"abc") };
+    /// let op = OpRecord { dot: Dot::new(ReplicaId::from_u128(1), 1), deps: vec![], created_ms: 0, payload: Bytes::from_static(b"abc") };
     /// store.append_ops(&[op])?;
     /// let stats = store.stats()?;
     /// assert_eq!((stats.ops, stats.payload_bytes), (1, 3));

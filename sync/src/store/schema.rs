@@ -33,7 +33,7 @@ pub(crate) struct Migration {
 }
 
 /// The schema's history, oldest first.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration { version: 1, sql: V1 }];
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration { version: 1, sql: V1 }, Migration { version: 2, sql: V2 }];
 
 /// Version 1.
 ///
@@ -72,6 +72,13 @@ CREATE TABLE meta (
     key   TEXT NOT NULL PRIMARY KEY,
     value BLOB NOT NULL
 ) STRICT, WITHOUT ROWID;
+";
+
+/// Version 2: ops remember when their origin made them (`OpRecord::created_ms`), which
+/// anti-entropy uses to hold back ops the push tree is still delivering. Ops logged under
+/// version 1 read as made at time 0: old, which is what they are.
+const V2: &str = "
+ALTER TABLE ops ADD COLUMN created INTEGER NOT NULL DEFAULT 0 CHECK (created >= 0);
 ";
 
 /// Brings the database at `path` (open as `conn`) up to the last of `migrations`, in one

@@ -49,7 +49,7 @@ const JOURNAL_SIZE_LIMIT: i64 = 64 << 20;
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("replica.db");
 /// let mut store = SqliteStore::open(&path)?;
-/// let op = OpRecord { dot: Dot::new(ReplicaId::from_u128(1), 1), deps: vec![], payload: Bytes::from_static(b"op") };
+/// let op = OpRecord { dot: Dot::new(ReplicaId::from_u128(1), 1), deps: vec![], created_ms: 0, payload: Bytes::from_static(b"op") };
 /// store.append_ops(&[op.clone()])?;
 /// store.put_meta("listen", b"127.0.0.1:4433")?;
 /// drop(store);
@@ -163,7 +163,7 @@ impl Store for SqliteStore {
 
         let mut log = Vec::new();
         let mut stmt = tx
-            .prepare_cached("SELECT pos, origin, seq, deps, payload FROM ops ORDER BY pos")
+            .prepare_cached("SELECT pos, origin, seq, deps, payload, created FROM ops ORDER BY pos")
             .map_err(StoreError::sqlite("read the op log"))?;
         let mut rows = stmt.query([]).map_err(StoreError::sqlite("read the op log"))?;
         while let Some(row) = rows.next().map_err(StoreError::sqlite("read the op log"))? {
@@ -186,7 +186,7 @@ impl Store for SqliteStore {
         {
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO ops (origin, seq, deps, payload) VALUES (?1, ?2, ?3, ?4)
+                    "INSERT INTO ops (origin, seq, deps, payload, created) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (origin, seq) DO NOTHING",
                 )
                 .map_err(StoreError::sqlite("prepare the op insert"))?;
@@ -198,8 +198,10 @@ impl Store for SqliteStore {
                 deps.clear();
                 encode_deps(&op.deps, &mut deps);
                 let seq = to_integer("op sequence number", op.dot.counter)?;
+                // A creation time past i64::MAX (a broken clock) is stored as the maximum.
+                let created = i64::try_from(op.created_ms).unwrap_or(i64::MAX);
                 insert
-                    .execute(params![&op.dot.replica.as_bytes()[..], seq, &deps[..], &op.payload[..]])
+                    .execute(params![&op.dot.replica.as_bytes()[..], seq, &deps[..], &op.payload[..], created])
                     .map_err(StoreError::sqlite("append an op"))?;
             }
         }
@@ -517,7 +519,10 @@ fn op_from_row(row: &Row<'_>) -> Result<OpRecord, StoreError> {
     let deps = decode_deps(row_blob(row, 3, "ops", "deps")?)
         .map_err(|e| StoreError::corrupt("ops", "deps", at(e.to_owned())))?;
     let payload = Bytes::copy_from_slice(row_blob(row, 4, "ops", "payload")?);
-    Ok(OpRecord { dot: Dot::new(origin, seq), deps, payload })
+    let created_ms = row_integer(row, 5, "ops", "created")?
+        .and_then(|c| u64::try_from(c).ok())
+        .ok_or_else(|| StoreError::corrupt("ops", "created", at("not a non-negative integer".into())))?;
+    Ok(OpRecord { dot: Dot::new(origin, seq), deps, created_ms, payload })
 }
 
 fn peer_from_row(row: &Row<'_>) -> Result<PeerRecord, StoreError> {

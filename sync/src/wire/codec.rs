@@ -7,8 +7,9 @@ use serde::de::DeserializeOwned;
 
 use super::WireError;
 
-/// Encodes `value` as CBOR in serde_cbor's *packed* form: struct fields and enum variants
-/// by index, not by name.
+/// Encodes `value` as CBOR in serde_cbor's *packed* form: struct fields, unit variants and
+/// struct variants by index, not by name. (Newtype variants would still go by name, which is
+/// why every message variant with data is a struct variant.)
 ///
 /// # Errors
 /// [`WireError::Encode`] if the value cannot be represented.

@@ -19,7 +19,7 @@ use super::CompactVv;
 /// use gossamer_sync::wire::OpRecord;
 ///
 /// let r = ReplicaId::from_u128(1);
-/// let rec = OpRecord { dot: Dot::new(r, 2), deps: vec![], payload: Bytes::from_static(b"op") };
+/// let rec = OpRecord { dot: Dot::new(r, 2), deps: vec![], created_ms: 0, payload: Bytes::from_static(b"op") };
 /// assert_eq!(rec.dot.counter, 2);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +28,10 @@ pub struct OpRecord {
     pub dot: Dot,
     /// Events of other replicas this op causally depends on, beyond its origin's previous op.
     pub deps: Vec<Dot>,
+    /// The origin's clock when it made the op (ms). Never used for ordering or conflict
+    /// resolution: only to tell how long the push tree has had to deliver it, so that
+    /// anti-entropy does not race the tree.
+    pub created_ms: u64,
     /// The CRDT op, encoded with [`codec`](super::codec).
     pub payload: Bytes,
 }
@@ -54,20 +58,17 @@ pub struct SnapshotChunk {
 /// ```
 /// use gossamer_sync::wire::{decode, encode, Envelope, Message};
 ///
-/// let bytes = encode(&Envelope::new(Message::Prune)).unwrap();
-/// assert_eq!(decode(&bytes, usize::MAX).unwrap().body, Message::Prune);
+/// let msg = Message::Ops { ops: vec![], more: false };
+/// let bytes = encode(&Envelope::new(msg.clone())).unwrap();
+/// assert_eq!(decode(&bytes, usize::MAX).unwrap().body, msg);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
-    /// Fresh ops pushed along the eager tree.
+    /// Fresh ops pushed along the origin's push tree.
     Push {
         /// The ops, in causal order.
         ops: Vec<OpRecord>,
     },
-    /// "I received that from someone else first: stop pushing to me eagerly."
-    Prune,
-    /// "I missed ops the tree should have brought me: push to me eagerly again."
-    Graft,
     /// Anti-entropy: the sender's version vector (or only its hash, when the sender has no
     /// news). The receiver answers with the ops the sender lacks and, when `reply` is set
     /// and it lacks something itself, with its own digest.
@@ -87,7 +88,10 @@ pub enum Message {
         more: bool,
     },
     /// Part of a state snapshot (for a peer behind the compaction point).
-    Snapshot(SnapshotChunk),
+    Snapshot {
+        /// The chunk.
+        chunk: SnapshotChunk,
+    },
 }
 
 /// The versioned envelope of every frame.

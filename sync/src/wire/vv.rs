@@ -68,6 +68,10 @@ impl CompactVv {
                 counter |= u64::from(b & 0x7f) << (7 * used);
                 used += 1;
                 if b & 0x80 == 0 {
+                    if used > 1 && b == 0 {
+                        // One vector, one encoding: digests hash these bytes.
+                        return Err("varint not in its shortest form");
+                    }
                     break;
                 }
             }
