@@ -78,6 +78,7 @@ for_every_store!(
     meta_round_trip,
     stats_count_ops_payload_snapshot_and_peers,
     out_of_range_values_are_refused_and_change_nothing,
+    a_creation_time_past_i64_is_kept_as_the_maximum,
     works_behind_a_trait_object,
     replica_restores_its_version_vector_from_the_store,
 );
@@ -279,6 +280,16 @@ fn out_of_range_values_are_refused_and_change_nothing<H: Harness>(h: H) {
     let peer = PeerRecord { last_seen_ms: Some(max + 1), ..PeerRecord::new(node(1)) };
     assert!(matches!(store.put_peer(&peer), Err(StoreError::OutOfRange { .. })));
     assert!(store.peers().unwrap().is_empty());
+}
+
+fn a_creation_time_past_i64_is_kept_as_the_maximum<H: Harness>(h: H) {
+    let mut store = h.open();
+    let max = i64::MAX as u64;
+    let ops = [(1, max), (2, max + 1), (3, u64::MAX)]
+        .map(|(seq, created_ms)| OpRecord { created_ms, ..op(1, seq, &[], b"") });
+    store.append_ops(&ops).unwrap();
+    let created: Vec<u64> = h.open().load().unwrap().log.iter().map(|o| o.created_ms).collect();
+    assert_eq!(created, [max, max, max]);
 }
 
 fn works_behind_a_trait_object<H: Harness>(h: H) {

@@ -19,6 +19,13 @@ pub(crate) fn to_integer(what: &'static str, value: u64) -> Result<i64, StoreErr
     i64::try_from(value).map_err(|_| StoreError::OutOfRange { what, value, min: 0, max: MAX_INTEGER })
 }
 
+/// An op's creation time as both stores keep it: a time past `i64::MAX` ms (a broken clock,
+/// some 292 million years out) is kept as that maximum, not refused, so such an op still
+/// replicates; "very late" is all that matters of it.
+pub(crate) fn stored_created_ms(ms: u64) -> u64 {
+    ms.min(MAX_INTEGER)
+}
+
 /// The encoded length of `deps`, without encoding them.
 pub(crate) fn deps_len(deps: &[Dot]) -> usize {
     deps.iter().map(|d| 16 + varint_len(d.counter)).sum()

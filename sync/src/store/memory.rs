@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use gossamer_crdt::Dot;
 
+use super::encoding::stored_created_ms;
 use super::{PeerRecord, Restored, Store, StoreError, StoreStats, StoredSnapshot, check_op, check_peer};
 use crate::net::NodeId;
 use crate::wire::OpRecord;
@@ -88,7 +89,7 @@ impl Store for MemoryStore {
             if !inner.has(&op.dot) {
                 inner.logged.insert(op.dot);
                 inner.payload_bytes += op.payload.len() as u64;
-                inner.log.push(op.clone());
+                inner.log.push(OpRecord { created_ms: stored_created_ms(op.created_ms), ..op.clone() });
             }
         }
         Ok(())

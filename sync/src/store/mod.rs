@@ -81,7 +81,8 @@ pub trait Store: Send {
     ///
     /// Idempotent: an op whose dot (origin, sequence number) is already logged, or is at or
     /// below the current snapshot's floor (so already in the snapshot), is skipped, not an
-    /// error, and the stored copy is kept.
+    /// error, and the stored copy is kept. A `created_ms` above `i64::MAX` is stored as
+    /// `i64::MAX`.
     ///
     /// # Errors
     /// [`StoreError::OutOfRange`] for a sequence number of 0 or above `i64::MAX`; a write

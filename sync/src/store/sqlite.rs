@@ -11,7 +11,7 @@ use gossamer_crdt::{Dot, VClock};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::encoding::{MAX_INTEGER, decode_deps, encode_deps, replica_id, to_integer};
+use super::encoding::{MAX_INTEGER, decode_deps, encode_deps, replica_id, stored_created_ms, to_integer};
 use super::schema::{self, MIGRATIONS};
 use super::{PeerRecord, Restored, Store, StoreError, StoreStats, StoredSnapshot, check_op, check_peer};
 use crate::net::NodeId;
@@ -198,8 +198,7 @@ impl Store for SqliteStore {
                 deps.clear();
                 encode_deps(&op.deps, &mut deps);
                 let seq = to_integer("op sequence number", op.dot.counter)?;
-                // A creation time past i64::MAX (a broken clock) is stored as the maximum.
-                let created = i64::try_from(op.created_ms).unwrap_or(i64::MAX);
+                let created = to_integer("op creation time", stored_created_ms(op.created_ms))?;
                 insert
                     .execute(params![&op.dot.replica.as_bytes()[..], seq, &deps[..], &op.payload[..], created])
                     .map_err(StoreError::sqlite("append an op"))?;
@@ -593,6 +592,41 @@ mod tests {
         fs::write(&leftover, b"half-made").unwrap();
         SqliteStore::open(&path).unwrap();
         assert!(!leftover.exists());
+    }
+
+    /// A database written by the first release (schema version 1, before ops had a creation
+    /// time) opens, migrates to the latest version and loads its ops as made at time 0.
+    #[test]
+    fn a_version_1_database_is_migrated_and_keeps_its_ops() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        let mut conn = Connection::open(&path).unwrap();
+        assert_eq!(schema::migrate(&mut conn, &MIGRATIONS[..1], &path).unwrap(), 1);
+        conn.execute_batch(
+            "INSERT INTO ops (origin, seq, deps, payload) VALUES (zeroblob(16), 1, x'', x'aa');
+             INSERT INTO ops (origin, seq, deps, payload) VALUES (zeroblob(16), 2, x'0000000000000000000000000000000001', x'bb');
+             INSERT INTO meta (key, value) VALUES ('listen', x'31');",
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(pragma(&store, "user_version"), schema::SCHEMA_VERSION);
+        let zero = gossamer_crdt::ReplicaId::from_bytes([0; 16]);
+        let log = store.load().unwrap().log;
+        assert_eq!(
+            log,
+            vec![
+                OpRecord { dot: Dot::new(zero, 1), deps: vec![], created_ms: 0, payload: Bytes::from_static(&[0xaa]) },
+                OpRecord {
+                    dot: Dot::new(zero, 2),
+                    deps: vec![Dot::new(zero, 1)],
+                    created_ms: 0,
+                    payload: Bytes::from_static(&[0xbb])
+                },
+            ]
+        );
+        assert_eq!(store.get_meta("listen").unwrap().as_deref(), Some(&b"1"[..]));
     }
 
     #[test]
