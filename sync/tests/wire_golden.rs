@@ -3,10 +3,9 @@
 //! If one of these fails, the wire format changed: peers of the previous release can no
 //! longer talk to this one. Bump `WIRE_VERSION` and update `sync/WIRE.md`, never only the hex.
 //!
-//! Also: unknown versions, truncated, bit-flipped and random inputs (typed errors, never a
-//! panic), frame limits, the shape checks of the compact version vector, and the byte size
-//! of a one-op push and of an idle digest.
-#![cfg(any())] // TEMPORARILY DISABLED: being updated for the per-origin push trees (protocol v1 changes)
+//! Also: unknown versions, the previous encoding, truncated, bit-flipped and random inputs
+//! (typed errors, never a panic), frame limits, the shape checks of the compact version vector
+//! (one vector, one encoding), and the byte size of a one-op push and of digests.
 
 use bytes::Bytes;
 use gossamer_crdt::{CausalCounter, Dot, OrMap, ReplicaId, VClock};
@@ -86,35 +85,26 @@ const COUNTER_STATE: &str = concat!(
 
 // ---- the golden vectors: one per message variant ----------------------------------------------
 
-/// A one-op `Push`: the cart op "milk +1", A's first op, no dependencies.
+/// When the ops below were made: 2023-11-14T22:13:20Z in Unix milliseconds, the clock a node
+/// stamps `created_ms` with. Above 2^32, so it takes a full eight-byte integer, as every real
+/// timestamp does: the sizes below are the real ones.
+const T0: u64 = 1_700_000_000_000;
+
+/// A one-op `Push`: the cart op "milk +1", A's first op, no dependencies, made at [`T0`].
+/// Exactly what `Replica::local_update(T0, …)` pushes (see `one_small_op_push_is_at_most_100_bytes`).
 #[rustfmt::skip]
 const PUSH: &str = concat!(
     "a2", "00", "01",                                         // Envelope (map, 2 entries) { 0 version: 1,
     "01",                                                     //                             1 body:
     "a1", "00",                                               // Message::Push (variant 0) as {0: fields}
     "a1", "00", "81",                                         //   {0 ops: array(1) [
-    "a3",                                                     //     OpRecord (map, 3 fields)
+    "a4",                                                     //     OpRecord (map, 4 fields)
     "00", "82", "50",                                         //     0 dot: [bytes(16)
     "00000000000000000000000000000001", "01",                 //       A, 1]
     "01", "80",                                               //     1 deps: []
-    "02", "5821",                                             //     2 payload: bytes(33)
+    "02", "1b", "0000018bcfe56800",                           //     2 created_ms: u64 T0
+    "03", "5821",                                             //     3 payload: bytes(33)
     "a100a200646d696c6b01a200825000000000000000000000000000000001010101",//       = MILK_PLUS_ONE
-);
-
-/// `Prune`: a unit variant is its index alone.
-#[rustfmt::skip]
-const PRUNE: &str = concat!(
-    "a2", "00", "01",                                         // Envelope (map, 2 entries) { 0 version: 1,
-    "01",                                                     //                             1 body:
-    "01",                                                     // Message::Prune (variant 1)
-);
-
-/// `Graft`: variant 2.
-#[rustfmt::skip]
-const GRAFT: &str = concat!(
-    "a2", "00", "01",                                         // Envelope (map, 2 entries) { 0 version: 1,
-    "01",                                                     //                             1 body:
-    "02",                                                     // Message::Graft (variant 2)
 );
 
 /// A full digest: hash, whole version vector, asking for the peer's digest back.
@@ -122,7 +112,7 @@ const GRAFT: &str = concat!(
 const DIGEST_FULL: &str = concat!(
     "a2", "00", "01",                                         // Envelope (map, 2 entries) { 0 version: 1,
     "01",                                                     //                             1 body:
-    "a1", "03",                                               // Message::Digest (variant 3) as {3: fields}
+    "a1", "01",                                               // Message::Digest (variant 1) as {1: fields}
     "a3",                                                     //   map, 3 fields
     "00", "1b", "63a743979738fa41",                           //   0 hash: u64 = FNV-1a of the vv bytes
     "01", "5823",                                             //   1 vv: bytes(35) = VV_AB
@@ -136,49 +126,48 @@ const DIGEST_FULL: &str = concat!(
 const DIGEST_IDLE: &str = concat!(
     "a2", "00", "01",                                         // Envelope (map, 2 entries) { 0 version: 1,
     "01",                                                     //                             1 body:
-    "a1", "03",                                               // Message::Digest (variant 3)
+    "a1", "01",                                               // Message::Digest (variant 1)
     "a3",                                                     //   map, 3 fields
     "00", "1b", "63a743979738fa41",                           //   0 hash
     "01", "f6",                                               //   1 vv: null (None)
     "02", "f4",                                               //   2 reply: false
 );
 
-/// An `Ops` answer cut at the batch bound: one op with one compact dependency.
+/// An `Ops` answer cut at the batch bound: one op with one dependency, made at T0 + 250 ms.
 #[rustfmt::skip]
 const OPS: &str = concat!(
     "a2", "00", "01",                                         // Envelope (map, 2 entries) { 0 version: 1,
     "01",                                                     //                             1 body:
-    "a1", "04",                                               // Message::Ops (variant 4)
+    "a1", "02",                                               // Message::Ops (variant 2)
     "a2",                                                     //   map, 2 fields
     "00", "81",                                               //   0 ops: array(1) [
-    "a3",                                                     //     OpRecord
+    "a4",                                                     //     OpRecord
     "00", "82", "50",                                         //     0 dot: [bytes(16)
     "00000000000000000000000000000001", "02",                 //       A, 2]
     "01", "81", "82", "50",                                   //     1 deps: [[bytes(16)
     "00000000000000000000000000000002", "03",                 //       B, 3]]
-    "02", "41", "01",                                         //     2 payload: bytes(1) 0x01
+    "02", "1b", "0000018bcfe568fa",                           //     2 created_ms: T0 + 250
+    "03", "41", "01",                                         //     3 payload: bytes(1) 0x01
     "01", "f5",                                               //   1 more: true
 );
 
-/// The first chunk of a snapshot: carries the version vector.
-///
-/// serde_cbor 0.11 writes a *newtype* variant's key as its **name** even in packed form
-/// (`Serializer::serialize_newtype_variant` ignores `packed`), so `Snapshot` is keyed by the
-/// text "Snapshot", not by 5. Our decoder accepts both.
+/// The first chunk of a snapshot: carries the version vector. `Snapshot` is a struct variant
+/// (`Snapshot { chunk }`), so packed CBOR keys it by its index, like every other variant.
 #[rustfmt::skip]
 const SNAPSHOT_FIRST: &str = concat!(
     "a2", "00", "01",                                         // Envelope (map, 2 entries) { 0 version: 1,
     "01",                                                     //                             1 body:
-    "a1", "68", "536e617073686f74",                           // Message::Snapshot as {text(8) "Snapshot": chunk}
-    "a5",                                                     //   SnapshotChunk (map, 5 fields)
-    "00", "07",                                               //   0 id: 7
-    "01", "00",                                               //   1 index: 0
-    "02", "f4",                                               //   2 last: false
-    "03", "5823",                                             //   3 vv: bytes(35) = VV_AB
+    "a1", "03",                                               // Message::Snapshot (variant 3) as {3: fields}
+    "a1", "00",                                               //   {0 chunk:
+    "a5",                                                     //     SnapshotChunk (map, 5 fields)
+    "00", "07",                                               //     0 id: 7
+    "01", "00",                                               //     1 index: 0
+    "02", "f4",                                               //     2 last: false
+    "03", "5823",                                             //     3 vv: bytes(35) = VV_AB
     "00000000000000000000000000000001", "05",
     "00000000000000000000000000000002", "ac02",
-    "04", "50",                                               //   4 data: bytes(16)
-    "82818350000000000000000000000000",                       //     = COUNTER_STATE[..16]
+    "04", "50",                                               //     4 data: bytes(16)
+    "82818350000000000000000000000000",                       //       = COUNTER_STATE[..16]
 );
 
 /// The last chunk of the same snapshot.
@@ -186,14 +175,15 @@ const SNAPSHOT_FIRST: &str = concat!(
 const SNAPSHOT_LAST: &str = concat!(
     "a2", "00", "01",                                         // Envelope (map, 2 entries) { 0 version: 1,
     "01",                                                     //                             1 body:
-    "a1", "68", "536e617073686f74",                           // Message::Snapshot
-    "a5",                                                     //   SnapshotChunk
-    "00", "07",                                               //   0 id: 7
-    "01", "01",                                               //   1 index: 1
-    "02", "f5",                                               //   2 last: true
-    "03", "f6",                                               //   3 vv: null
-    "04", "4c",                                               //   4 data: bytes(12)
-    "000000010180818282000103",                               //     = COUNTER_STATE[16..]
+    "a1", "03",                                               // Message::Snapshot (variant 3)
+    "a1", "00",                                               //   {0 chunk:
+    "a5",                                                     //     SnapshotChunk
+    "00", "07",                                               //     0 id: 7
+    "01", "01",                                               //     1 index: 1
+    "02", "f5",                                               //     2 last: true
+    "03", "f6",                                               //     3 vv: null
+    "04", "4c",                                               //     4 data: bytes(12)
+    "000000010180818282000103",                               //       = COUNTER_STATE[16..]
 );
 
 fn goldens() -> Vec<(&'static str, Message, &'static str)> {
@@ -201,11 +191,11 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
     vec![
         (
             "push",
-            Message::Push { ops: vec![OpRecord { dot: Dot::new(A, 1), deps: vec![], payload: milk_plus_one() }] },
+            Message::Push {
+                ops: vec![OpRecord { dot: Dot::new(A, 1), deps: vec![], created_ms: T0, payload: milk_plus_one() }],
+            },
             PUSH,
         ),
-        ("prune", Message::Prune, PRUNE),
-        ("graft", Message::Graft, GRAFT),
         ("digest_full", Message::Digest { hash: VV_AB_HASH, vv: Some(CompactVv(vv_ab())), reply: true }, DIGEST_FULL),
         ("digest_idle", Message::Digest { hash: VV_AB_HASH, vv: None, reply: false }, DIGEST_IDLE),
         (
@@ -214,6 +204,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 ops: vec![OpRecord {
                     dot: Dot::new(A, 2),
                     deps: vec![Dot::new(B, 3)],
+                    created_ms: T0 + 250,
                     payload: Bytes::from_static(&[0x01]),
                 }],
                 more: true,
@@ -222,28 +213,48 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
         ),
         (
             "snapshot_first",
-            Message::Snapshot(SnapshotChunk {
-                id: 7,
-                index: 0,
-                last: false,
-                vv: Some(CompactVv(vv_ab())),
-                data: Bytes::copy_from_slice(&state[..16]),
-            }),
+            Message::Snapshot {
+                chunk: SnapshotChunk {
+                    id: 7,
+                    index: 0,
+                    last: false,
+                    vv: Some(CompactVv(vv_ab())),
+                    data: Bytes::copy_from_slice(&state[..16]),
+                },
+            },
             SNAPSHOT_FIRST,
         ),
         (
             "snapshot_last",
-            Message::Snapshot(SnapshotChunk {
-                id: 7,
-                index: 1,
-                last: true,
-                vv: None,
-                data: Bytes::copy_from_slice(&state[16..]),
-            }),
+            Message::Snapshot {
+                chunk: SnapshotChunk {
+                    id: 7,
+                    index: 1,
+                    last: true,
+                    vv: None,
+                    data: Bytes::copy_from_slice(&state[16..]),
+                },
+            },
             SNAPSHOT_LAST,
         ),
     ]
 }
+
+/// The golden vectors of the same messages before commit 9e9a372 (no `created_ms`, `Prune`
+/// and `Graft` at indices 1 and 2, `Snapshot` a newtype variant keyed by name). That change
+/// kept `WIRE_VERSION` at 1 (nothing had been released), so these still say version 1: they
+/// must be rejected as malformed, never read as something else.
+#[rustfmt::skip]
+const BEFORE_9E9A372: [(&str, &str); 8] = [
+    ("push", "a2000101a100a10081a300825000000000000000000000000000000001010180025821a100a200646d696c6b01a200825000000000000000000000000000000001010101"),
+    ("prune", "a200010101"),
+    ("graft", "a200010102"),
+    ("digest_full", "a2000101a103a3001b63a743979738fa41015823000000000000000000000000000000010500000000000000000000000000000002ac0202f5"),
+    ("digest_idle", "a2000101a103a3001b63a743979738fa4101f602f4"),
+    ("ops", "a2000101a104a20081a3008250000000000000000000000000000000010201818250000000000000000000000000000000020302410101f5"),
+    ("snapshot_first", "a2000101a168536e617073686f74a50007010002f4035823000000000000000000000000000000010500000000000000000000000000000002ac02045082818350000000000000000000000000"),
+    ("snapshot_last", "a2000101a168536e617073686f74a50007010102f503f6044c000000010180818282000103"),
+];
 
 // ---- helpers --------------------------------------------------------------------------------
 
@@ -252,7 +263,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length");
+    assert_eq!(s.len() % 2, 0, "odd hex length");
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit")).collect()
 }
 
@@ -278,16 +289,11 @@ fn every_variant_is_covered() {
     // Adding a variant without a golden vector fails to compile here.
     for (_, msg, _) in goldens() {
         match msg {
-            Message::Push { .. }
-            | Message::Prune
-            | Message::Graft
-            | Message::Digest { .. }
-            | Message::Ops { .. }
-            | Message::Snapshot(_) => {}
+            Message::Push { .. } | Message::Digest { .. } | Message::Ops { .. } | Message::Snapshot { .. } => {}
         }
     }
     let names: Vec<&str> = goldens().iter().map(|(n, _, _)| *n).collect();
-    for variant in ["push", "prune", "graft", "digest", "ops", "snapshot"] {
+    for variant in ["push", "digest", "ops", "snapshot"] {
         assert!(names.iter().any(|n| n.starts_with(variant)), "no golden vector for {variant}");
     }
 }
@@ -310,13 +316,26 @@ fn golden_vectors_decode_to_the_values() {
 }
 
 #[test]
+fn wire_md_quotes_every_golden_vector() {
+    // `sync/WIRE.md` quotes each vector whole, in backquotes: the document cannot drift from
+    // the encoder, nor keep a vector of the previous encoding.
+    let doc = include_str!("../WIRE.md");
+    for (name, _, hex) in goldens() {
+        assert!(doc.contains(&format!("`{hex}`")), "WIRE.md does not quote the {name} vector");
+    }
+    for (name, hex) in BEFORE_9E9A372 {
+        assert!(!doc.contains(hex), "WIRE.md still quotes the old {name} vector");
+    }
+}
+
+#[test]
 fn golden_vectors_frame_with_a_big_endian_length() {
-    let framed = wire::frame(&unhex(PRUNE), DEFAULT_MAX_FRAME).unwrap();
-    assert_eq!(hex(&framed), "00000005a200010101");
+    let framed = wire::frame(&unhex(DIGEST_IDLE), DEFAULT_MAX_FRAME).unwrap();
+    assert_eq!(hex(&framed), format!("00000015{DIGEST_IDLE}"));
     let framed = wire::frame(&unhex(PUSH), DEFAULT_MAX_FRAME).unwrap();
-    assert_eq!(&framed[..4], &[0, 0, 0, 68]);
+    assert_eq!(&framed[..4], &[0, 0, 0, 78]);
     let (payload, used) = wire::unframe(&framed, DEFAULT_MAX_FRAME).unwrap().unwrap();
-    assert_eq!((payload, used), (&unhex(PUSH)[..], 72));
+    assert_eq!((payload, used), (&unhex(PUSH)[..], 82));
 }
 
 #[test]
@@ -349,19 +368,43 @@ fn compact_vv_and_hash_golden() {
 #[test]
 fn decoder_accepts_names_and_indices_alike() {
     // serde_cbor's deserializer takes a variant or field either by index or by name, so a
-    // peer may write `Snapshot` as 5 and `Prune` as "Prune"; and an absent `Option` field
-    // reads as `None`.
-    let snapshot_by_index = SNAPSHOT_LAST.replacen("a168536e617073686f74", "a105", 1);
-    assert_eq!(decode(&unhex(&snapshot_by_index)).unwrap().body, goldens()[7].1);
-    let prune_by_name = concat!("a2", "00", "01", "01", "65", "5072756e65");
-    assert_eq!(decode(&unhex(prune_by_name)).unwrap().body, Message::Prune);
-    let idle_without_vv = concat!("a2", "00", "01", "01", "a1", "03", "a2", "00", "1b", "63a743979738fa41", "02", "f4");
-    assert_eq!(decode(&unhex(idle_without_vv)).unwrap().body, goldens()[4].1);
-    let named_envelope = concat!("a2", "67", "76657273696f6e", "01", "64", "626f6479", "02");
-    assert_eq!(decode(&unhex(named_envelope)).unwrap().body, Message::Graft);
+    // peer may write `Snapshot { chunk }` as {"Snapshot": {"chunk": …}} and `Ops` as "Ops";
+    // and an absent `Option` field reads as `None`.
+    let empty_ops = Message::Ops { ops: vec![], more: false };
+    let snapshot_by_name = SNAPSHOT_LAST.replacen("a103a100", "a168536e617073686f74a1656368756e6b", 1);
+    assert_eq!(decode(&unhex(&snapshot_by_name)).unwrap().body, goldens()[5].1);
+    let ops_by_name = concat!("a2", "00", "01", "01", "a1", "63", "4f7073", "a2", "00", "80", "01", "f4");
+    assert_eq!(decode(&unhex(ops_by_name)).unwrap().body, empty_ops);
+    let idle_without_vv = concat!("a2", "00", "01", "01", "a1", "01", "a2", "00", "1b", "63a743979738fa41", "02", "f4");
+    assert_eq!(decode(&unhex(idle_without_vv)).unwrap().body, goldens()[2].1);
+    let named_envelope =
+        concat!("a2", "67", "76657273696f6e", "01", "64", "626f6479", "a1", "02", "a2", "00", "80", "01", "f4");
+    assert_eq!(decode(&unhex(named_envelope)).unwrap().body, empty_ops);
     // Indefinite-length map, a version in a two-byte integer, an unknown key 2: all accepted.
-    let lenient = concat!("bf", "00", "190001", "01", "01", "02", "00", "ff");
-    assert_eq!(decode(&unhex(lenient)).unwrap(), Envelope::new(Message::Prune));
+    let lenient = concat!("bf", "00", "190001", "01", "a1", "02", "a2", "00", "80", "01", "f4", "02", "00", "ff");
+    assert_eq!(decode(&unhex(lenient)).unwrap(), Envelope::new(empty_ops));
+}
+
+#[test]
+fn the_encoding_before_9e9a372_is_malformed_not_misread() {
+    // Same version number, different layout: every old vector fails to decode (an old
+    // `Digest` at index 3 is not read as a `Snapshot`, an old `Prune` not as a `Digest`).
+    for (name, hex) in BEFORE_9E9A372 {
+        let r = decode(&unhex(hex));
+        assert!(is_malformed(&r), "old {name}: {r:?}");
+    }
+    // An op record without `created_ms` is refused, naming the field.
+    #[rustfmt::skip]
+    let no_created = concat!(
+        "a2000101", "a102", "a2", "00", "81",                 // Ops { ops: [
+        "a3",                                                 //   OpRecord with 3 fields:
+        "00", "8250", "00000000000000000000000000000001", "01", // 0 dot: [A, 1]
+        "01", "80",                                           //   1 deps: []
+        "03", "40",                                           //   3 payload: b""
+        "01", "f4",                                           // ], more: false }
+    );
+    let r = decode(&unhex(no_created));
+    assert!(matches!(&r, Err(WireError::Malformed(m)) if m.contains("created_ms")), "{r:?}");
 }
 
 // ---- versions ---------------------------------------------------------------------------------
@@ -370,7 +413,7 @@ fn decoder_accepts_names_and_indices_alike() {
 fn unknown_version_is_a_typed_error() {
     for version in [0u16, 2, 0xffff] {
         // A body this version understands …
-        let mut env = Envelope::new(Message::Prune);
+        let mut env = Envelope::new(Message::Ops { ops: vec![], more: false });
         env.version = version;
         let bytes = wire::encode(&env).unwrap();
         assert_eq!(decode(&bytes), Err(WireError::UnsupportedVersion { found: version, supported: WIRE_VERSION }));
@@ -487,18 +530,18 @@ fn deep_nesting_and_huge_lengths_are_malformed_without_allocating() {
         assert!(is_malformed(&decode(&bytes)), "{header}");
     }
     // An op record claiming a 4 GiB payload.
-    let bytes = unhex(&format!("a2000101a100a10081a3008250{ID_A}010180025affffffff"));
+    let bytes = unhex(&format!("a2000101a100a10081a4008250{ID_A}0101800200035affffffff"));
     assert!(is_malformed(&decode(&bytes)));
 }
 
 #[test]
 fn replica_id_must_be_sixteen_bytes() {
     for len in [0usize, 15, 16, 17] {
-        // Ops { ops: [OpRecord { dot: [bytes(len), 1], deps: [], payload: b"" }], more: false }
-        let mut b = unhex("a2000101a104a20081a3008258");
+        // Ops { ops: [OpRecord { dot: [bytes(len), 1], deps: [], created_ms: 0, payload: b"" }], more: false }
+        let mut b = unhex("a2000101a102a20081a4008258");
         b.push(len as u8);
         b.extend(std::iter::repeat_n(0, len));
-        b.extend(unhex("0101800240")); // counter 1, 1 deps: [], 2 payload: b""
+        b.extend(unhex("01018002000340")); // counter 1, 1 deps: [], 2 created_ms: 0, 3 payload: b""
         b.extend(unhex("01f4"));
         let r = decode(&b);
         if len == 16 {
@@ -515,9 +558,9 @@ fn replica_id_must_be_sixteen_bytes() {
 #[test]
 fn oversize_frames_are_limit_exceeded() {
     let push = unhex(PUSH);
-    assert_eq!(wire::decode(&push, 67), Err(WireError::LimitExceeded { what: "frame", value: 68, limit: 67 }));
-    assert!(wire::decode(&push, 68).is_ok());
-    assert_eq!(wire::frame(&push, 67), Err(WireError::LimitExceeded { what: "frame", value: 68, limit: 67 }));
+    assert_eq!(wire::decode(&push, 77), Err(WireError::LimitExceeded { what: "frame", value: 78, limit: 77 }));
+    assert!(wire::decode(&push, 78).is_ok());
+    assert_eq!(wire::frame(&push, 77), Err(WireError::LimitExceeded { what: "frame", value: 78, limit: 77 }));
     // The length prefix alone is enough to refuse: nothing is read or allocated past it.
     let prefix = (DEFAULT_MAX_FRAME as u32 + 1).to_be_bytes();
     assert_eq!(
@@ -552,7 +595,8 @@ fn compact_vv_rejects_unsorted_and_repeated_ids() {
 #[test]
 fn compact_vv_rejects_zero_counters() {
     assert_eq!(CompactVv::decode(&entry(1, &[0])), Err("zero counter in version vector"));
-    assert_eq!(CompactVv::decode(&entry(1, &[0x80, 0x00])), Err("zero counter in version vector"));
+    // Zero in two bytes is not even in its shortest form.
+    assert_eq!(CompactVv::decode(&entry(1, &[0x80, 0x00])), Err("varint not in its shortest form"));
 }
 
 #[test]
@@ -572,14 +616,58 @@ fn compact_vv_rejects_varints_over_ten_bytes_or_64_bits() {
 }
 
 #[test]
-#[ignore = "bug: CompactVv::decode (sync/src/wire/vv.rs) accepts non-minimal varints, e.g. \
-            counter 1 as 81 00, so one version vector has many encodings and decode∘encode is \
-            not the identity on accepted input; a peer hashing its non-canonical bytes never \
-            matches our digest hash"]
 fn compact_vv_rejects_non_minimal_varints() {
+    const NOT_SHORTEST: Result<VClock, &str> = Err("varint not in its shortest form");
     // 1 written in two bytes (0x81 0x00) and 5 in three (0x85 0x80 0x00).
-    assert!(CompactVv::decode(&entry(1, &[0x81, 0x00])).is_err());
-    assert!(CompactVv::decode(&entry(1, &[0x85, 0x80, 0x00])).is_err());
+    assert_eq!(CompactVv::decode(&entry(1, &[0x81, 0x00])), NOT_SHORTEST);
+    assert_eq!(CompactVv::decode(&entry(1, &[0x85, 0x80, 0x00])), NOT_SHORTEST);
+    // 127 padded to two bytes; a ten-byte varint whose last byte adds nothing.
+    assert_eq!(CompactVv::decode(&entry(1, &[0xff, 0x00])), NOT_SHORTEST);
+    assert_eq!(CompactVv::decode(&entry(1, &[&[0xff; 9][..], &[0x00]].concat())), NOT_SHORTEST);
+    // In the second entry too.
+    assert_eq!(CompactVv::decode(&[entry(1, &[1]), entry(2, &[0x82, 0x00])].concat()), NOT_SHORTEST);
+    // The shortest forms at every width boundary are accepted and are what encode writes.
+    for (counter, varint) in [
+        (127u64, &[0x7f][..]),
+        (128, &[0x80, 0x01]),
+        (16_383, &[0xff, 0x7f]),
+        (16_384, &[0x80, 0x80, 0x01]),
+        (1 << 63, &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]),
+    ] {
+        let mut vv = VClock::new();
+        vv.set(A, counter);
+        assert_eq!(CompactVv::encode(&vv), entry(1, varint), "{counter}");
+        assert_eq!(CompactVv::decode(&entry(1, varint)), Ok(vv), "{counter}");
+    }
+}
+
+#[test]
+fn compact_vv_has_one_encoding_per_vector() {
+    // Whatever byte string decodes, encoding the result gives that byte string back: equal
+    // vectors are equal bytes, so they hash equally in digests.
+    let mut rng = ChaCha8Rng::seed_from_u64(0x5407_7E57);
+    let mut accepted = 0;
+    for _ in 0..20_000 {
+        let mut bytes = Vec::new();
+        for i in 0..rng.random_range(1..4u128) {
+            bytes.extend(entry(i * 2 + rng.random_range(0..2), &[]));
+            // One to four varint bytes, each "more" bit and value bits at random, biased to the
+            // edge cases (0x00, 0x80).
+            for j in 0..rng.random_range(1..5) {
+                let b: u8 = match rng.random_range(0..4) {
+                    0 => 0x00,
+                    1 => 0x80,
+                    _ => rng.random(),
+                };
+                bytes.push(if j == 0 { b | 0x01 } else { b });
+            }
+        }
+        if let Ok(vv) = CompactVv::decode(&bytes) {
+            accepted += 1;
+            assert_eq!(CompactVv::encode(&vv), bytes, "{} decodes but is not canonical", hex(&bytes));
+        }
+    }
+    assert!(accepted > 1_000, "too few accepted inputs to mean anything: {accepted}");
 }
 
 #[test]
@@ -593,11 +681,22 @@ fn compact_vv_rejects_truncation() {
 #[test]
 fn a_bad_version_vector_makes_the_frame_malformed() {
     let bad = [entry(2, &[1]), entry(1, &[1])].concat();
-    let mut bytes = unhex("a2000101a103a3001b0000000000000000015822");
+    let mut bytes = unhex("a2000101a101a3001b0000000000000000015822");
     bytes.extend(&bad);
     bytes.extend(unhex("02f4"));
     let r = decode(&bytes);
     assert!(matches!(&r, Err(WireError::Malformed(m)) if m.contains("strictly increasing")), "{r:?}");
+    // A non-minimal varint, in a digest and in a snapshot's first chunk.
+    let mut bytes = unhex("a2000101a101a3001b0000000000000000015812");
+    bytes.extend(entry(1, &[0x85, 0x00]));
+    bytes.extend(unhex("02f4"));
+    let r = decode(&bytes);
+    assert!(matches!(&r, Err(WireError::Malformed(m)) if m.contains("shortest form")), "{r:?}");
+    let mut bytes = unhex("a2000101a103a100a50007010002f5035812");
+    bytes.extend(entry(1, &[0x85, 0x00]));
+    bytes.extend(unhex("0440"));
+    let r = decode(&bytes);
+    assert!(matches!(&r, Err(WireError::Malformed(m)) if m.contains("shortest form")), "{r:?}");
 }
 
 #[test]
@@ -637,13 +736,13 @@ fn sent_sizes(outputs: &[Output]) -> Vec<(Message, usize)> {
 fn one_small_op_push_is_at_most_100_bytes() {
     let mut a = Replica::<Cart>::new(A, Config::default(), 1);
     a.set_peer(B, PeerStatus::Alive);
-    let (_, outputs) = a.local_update(0, |cart| cart.update("milk".to_string(), |q| q.inc(A, 1))).unwrap();
+    let (_, outputs) = a.local_update(T0, |cart| cart.update("milk".to_string(), |q| q.inc(A, 1))).unwrap();
     let sent = sent_sizes(&outputs);
     assert_eq!(sent.len(), 1);
     let (msg, size) = &sent[0];
     assert!(matches!(msg, Message::Push { ops } if ops.len() == 1));
     println!("one-op push: {size} bytes + 4-byte length prefix");
-    assert_eq!(*size, 68, "the golden PUSH vector is this very message");
+    assert_eq!(*size, 78, "the golden PUSH vector is this very message");
     assert_eq!(wire::encode(&Envelope::new(msg.clone())).unwrap(), unhex(PUSH));
     assert!(*size <= 100);
 }
@@ -671,14 +770,31 @@ fn idle_digest_is_21_bytes() {
     }
     println!("idle digest: {sizes:?} bytes + 4-byte length prefix");
     assert_eq!(sizes, vec![21; 3]);
-    // The same with 1000 replicas in the version vector: idle digests do not grow.
+}
+
+#[test]
+fn digest_sizes_at_2_and_1000_replicas() {
+    let digest = |vv: &VClock, whole: bool| {
+        let hash = wire::fnv1a(&CompactVv::encode(vv));
+        let msg = Message::Digest { hash, vv: whole.then(|| CompactVv(vv.clone())), reply: true };
+        wire::encode(&Envelope::new(msg)).unwrap().len()
+    };
+    let two = vv_ab();
     let mut big = VClock::new();
     for i in 0..1000u128 {
         big.set(ReplicaId::from_u128(i + 10), 1 + i as u64);
     }
-    let hash = wire::fnv1a(&CompactVv::encode(&big));
-    let idle = wire::encode(&Envelope::new(Message::Digest { hash, vv: None, reply: true })).unwrap();
-    assert_eq!(idle.len(), 21);
-    let full = wire::encode(&Envelope::new(Message::Digest { hash, vv: Some(CompactVv(big)), reply: true })).unwrap();
-    println!("full digest of 1000 entries: {} bytes", full.len());
+    let sizes = [digest(&two, true), digest(&big, true), digest(&two, false), digest(&big, false)];
+    println!(
+        "whole digest: 2 entries {} bytes, 1000 entries {} bytes; idle: {} and {} bytes",
+        sizes[0], sizes[1], sizes[2], sizes[3]
+    );
+    // 20 bytes of envelope, hash and flags, the byte-string header (1, 2 or 3 bytes here), then
+    // 16 bytes of id and 1 or 2 of counter per entry (counters 1..=127 take one byte).
+    assert_eq!(sizes[0], unhex(DIGEST_FULL).len());
+    assert_eq!(sizes[0], 20 + 2 + 35);
+    assert_eq!(sizes[1], 20 + 3 + 1000 * 16 + 127 + 873 * 2);
+    assert_eq!(sizes[1], 17_896);
+    // Idle digests do not grow with the number of replicas.
+    assert_eq!((sizes[2], sizes[3]), (21, 21));
 }
