@@ -131,8 +131,13 @@ impl Entry {
 #[derive(Clone, Default)]
 pub struct CausalContext {
     entries: Vec<Entry>,
-    index: HashMap<ReplicaId, u32>,
+    /// Replica id → position in `entries`; built only past [`SCAN_LIMIT`] replicas, so that
+    /// an empty context (made on every `OrMap::update`) costs no allocation and no seeding.
+    index: Option<HashMap<ReplicaId, u32>>,
 }
+
+/// Up to this many replicas, `lookup` scans the table: faster than hashing a 16-byte id.
+const SCAN_LIMIT: usize = 8;
 
 /// How the replica indices of two contexts correspond while joining them.
 ///
@@ -173,6 +178,18 @@ impl JoinCtx<'_> {
     #[inline]
     pub fn to_ours(&self, d: LocalDot) -> LocalDot {
         LocalDot::new(self.remap.to_ours[d.replica.get()], d.counter)
+    }
+
+    /// Our index of their replica `r`.
+    #[inline]
+    pub(crate) fn our_replica(&self, r: ReplicaIdx) -> ReplicaIdx {
+        self.remap.to_ours[r.get()]
+    }
+
+    /// Their index of our replica `r`, if their context knows it.
+    #[inline]
+    pub(crate) fn their_replica(&self, r: ReplicaIdx) -> Option<ReplicaIdx> {
+        self.remap.to_theirs.get(r.get()).copied().filter(|&t| t != ReplicaIdx::NONE)
     }
 }
 
@@ -265,7 +282,7 @@ impl CausalContext {
     /// True when `self` has seen every dot `other` has.
     pub fn dominates(&self, other: &CausalContext) -> bool {
         other.entries.iter().all(|e| {
-            let Some(&i) = self.index.get(&e.id) else {
+            let Some(i) = self.lookup(&e.id) else {
                 return e.is_empty();
             };
             let mine = &self.entries[i as usize];
@@ -280,11 +297,16 @@ impl CausalContext {
     /// devices) are scanned, which beats hashing a 16-byte id.
     #[inline]
     fn lookup(&self, replica: &ReplicaId) -> Option<u32> {
-        if self.entries.len() <= 8 {
-            self.entries.iter().position(|e| e.id == *replica).map(|i| i as u32)
-        } else {
-            self.index.get(replica).copied()
+        match &self.index {
+            Some(index) => index.get(replica).copied(),
+            None => self.entries.iter().position(|e| e.id == *replica).map(|i| i as u32),
         }
+    }
+
+    /// Builds or drops the index to match the table's size.
+    fn reindex(&mut self) {
+        self.index = (self.entries.len() > SCAN_LIMIT)
+            .then(|| self.entries.iter().enumerate().map(|(i, e)| (e.id, i as u32)).collect());
     }
 
     /// The index of `replica`, adding it to the table when new.
@@ -294,7 +316,13 @@ impl CausalContext {
         }
         let i = u32::try_from(self.entries.len()).expect("fewer than 2^32 replicas");
         self.entries.push(Entry { id: replica, ..Entry::default() });
-        self.index.insert(replica, i);
+        match &mut self.index {
+            Some(index) => {
+                index.insert(replica, i);
+            }
+            None if self.entries.len() > SCAN_LIMIT => self.reindex(),
+            None => {}
+        }
         ReplicaIdx(i)
     }
 
@@ -365,7 +393,7 @@ impl CausalContext {
         }
         let mut old = std::mem::take(&mut self.entries);
         self.entries = order.iter().map(|&i| std::mem::take(&mut old[i as usize])).collect();
-        self.index = self.entries.iter().enumerate().map(|(i, e)| (e.id, i as u32)).collect();
+        self.reindex();
         map
     }
 }
@@ -373,8 +401,8 @@ impl CausalContext {
 impl PartialEq for CausalContext {
     fn eq(&self, other: &Self) -> bool {
         let same = |a: &CausalContext, b: &CausalContext| {
-            a.entries.iter().all(|e| match b.index.get(&e.id) {
-                Some(&i) => {
+            a.entries.iter().all(|e| match b.lookup(&e.id) {
+                Some(i) => {
                     let f = &b.entries[i as usize];
                     e.max == f.max && e.cloud == f.cloud
                 }
@@ -418,7 +446,7 @@ impl<'de> Deserialize<'de> for CausalContext {
         let raw: Vec<(ReplicaId, u64, Vec<u64>)> = Vec::deserialize(deserializer)?;
         let mut cx = CausalContext::new();
         for (id, max, cloud) in raw {
-            if cx.index.contains_key(&id) {
+            if cx.lookup(&id).is_some() {
                 return Err(D::Error::custom(format_args!("replica {id} appears twice in a causal context")));
             }
             let i = cx.intern(id);

@@ -14,6 +14,11 @@ use crate::error::CausalityError;
 /// A dot names one write, so two replicas that both hold a dot hold the same value for it;
 /// the join never has to reconcile values.
 ///
+/// **Layout.** One run per replica, runs in replica-index order, each run's counters
+/// ascending. A local write carries its replica's highest counter, so it is a push onto the
+/// end of that replica's run: O(1) amortized after a scan of the runs (one per replica that
+/// wrote here), however long the history of the other replicas.
+///
 /// ```
 /// use gossamer_crdt::kernel::DotFun;
 ///
@@ -23,42 +28,117 @@ use crate::error::CausalityError;
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct DotFun<V> {
-    /// Sorted by dot, distinct dots.
-    entries: Vec<(LocalDot, V)>,
+    /// Invariant (the canonical form): sorted by replica, distinct replicas, no empty run.
+    runs: Vec<Run<V>>,
+}
+
+/// The live writes of one replica.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Run<V> {
+    replica: ReplicaIdx,
+    /// Invariant: counters ascending and distinct.
+    entries: Vec<(u64, V)>,
+}
+
+impl<V> Run<V> {
+    /// Adds `counter ↦ v` unless the counter is present (then returns false): a push when
+    /// it sorts last.
+    fn insert(&mut self, counter: u64, v: V) -> bool {
+        match self.entries.last() {
+            Some(&(last, _)) if last >= counter => match self.entries.binary_search_by_key(&counter, |(c, _)| *c) {
+                Ok(_) => false,
+                Err(i) => {
+                    self.entries.insert(i, (counter, v));
+                    true
+                }
+            },
+            _ => {
+                self.entries.push((counter, v));
+                true
+            }
+        }
+    }
 }
 
 impl<V> Default for DotFun<V> {
     fn default() -> Self {
-        Self { entries: Vec::new() }
+        Self { runs: Vec::new() }
     }
 }
+
+/// An iterator that knows its length (the runs' lengths summed when it was made).
+struct Counted<I> {
+    inner: I,
+    left: usize,
+}
+
+impl<I: Iterator> Iterator for Counted<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        let item = self.inner.next()?;
+        self.left -= 1;
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<I: Iterator> ExactSizeIterator for Counted<I> {}
 
 impl<V> DotFun<V> {
     /// True when no dot is live.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.runs.is_empty()
     }
 
-    /// The number of live dots.
+    /// The number of live dots: O(replicas).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.runs.iter().map(|r| r.entries.len()).sum()
     }
 
     /// The live dots and their values, in dot order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (LocalDot, &V)> + '_ {
-        self.entries.iter().map(|(d, v)| (*d, v))
+        let inner = self.runs.iter().flat_map(|r| r.entries.iter().map(|(c, v)| (LocalDot::new(r.replica, *c), v)));
+        Counted { inner, left: self.len() }
     }
 
     /// The live values, in dot order.
     pub fn values(&self) -> impl ExactSizeIterator<Item = &V> + '_ {
-        self.entries.iter().map(|(_, v)| v)
+        let inner = self.runs.iter().flat_map(|r| r.entries.iter().map(|(_, v)| v));
+        Counted { inner, left: self.len() }
     }
 
-    /// Adds the write `d ↦ v` (a dot already present keeps its value).
-    pub(crate) fn insert(&mut self, d: LocalDot, v: V) {
-        if let Err(i) = self.entries.binary_search_by_key(&d, |(e, _)| *e) {
-            self.entries.insert(i, (d, v));
+    /// The run of `replica`, created (in order) when absent.
+    fn run_mut(&mut self, replica: ReplicaIdx) -> &mut Run<V> {
+        // Runs are few (one per replica that wrote here): a scan from the end, where the
+        // runs of replicas that joined later sit, finds the writer quickly.
+        let i = match self.runs.iter().rposition(|r| r.replica <= replica) {
+            Some(i) if self.runs[i].replica == replica => i,
+            found => {
+                let i = found.map_or(0, |i| i + 1);
+                self.runs.insert(i, Run { replica, entries: Vec::new() });
+                i
+            }
+        };
+        &mut self.runs[i]
+    }
+
+    /// Adds the write `d ↦ v`; a dot already present keeps its value (then returns false).
+    /// O(1) amortized when `d` is its replica's highest live dot, as every local write is.
+    pub(crate) fn insert(&mut self, d: LocalDot, v: V) -> bool {
+        self.run_mut(d.replica).insert(d.counter, v)
+    }
+
+    /// Keeps the entries for which `keep` answers true.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(LocalDot, &V) -> bool) {
+        for r in &mut self.runs {
+            let replica = r.replica;
+            r.entries.retain(|(c, v)| keep(LocalDot::new(replica, *c), v));
         }
+        self.runs.retain(|r| !r.entries.is_empty());
     }
 }
 
@@ -68,8 +148,8 @@ impl<V: Clone + PartialEq + fmt::Debug> DotFun<V> {
     pub(crate) fn overwrite(&mut self, ctx: &mut CausalContext, replica: ReplicaId, value: V) -> (Dot, Vec<Dot>) {
         let replaces = super::observed(self, ctx);
         let (dot, local) = ctx.next_local_dot(replica);
-        self.entries.clear();
-        self.entries.push((local, value));
+        self.runs.clear();
+        self.runs.push(Run { replica: local.replica, entries: vec![(local.counter, value)] });
         (dot, replaces)
     }
 
@@ -84,46 +164,67 @@ impl<V: Clone + PartialEq + fmt::Debug> DotFun<V> {
 
 impl<V: Clone + PartialEq + fmt::Debug> DotStore for DotFun<V> {
     fn is_bottom(&self) -> bool {
-        self.entries.is_empty()
+        self.runs.is_empty()
     }
 
     fn for_each_dot(&self, f: &mut dyn FnMut(LocalDot)) {
-        self.entries.iter().for_each(|(d, _)| f(*d));
+        for r in &self.runs {
+            r.entries.iter().for_each(|(c, _)| f(LocalDot::new(r.replica, *c)));
+        }
     }
 
     fn retain_dots(&mut self, keep: &mut dyn FnMut(LocalDot) -> bool) {
-        self.entries.retain(|(d, _)| keep(*d));
+        self.retain(|d, _| keep(d));
     }
 
+    /// Run by run: our entries stay unless they saw them and dropped them; theirs join
+    /// unless we saw them. Both runs of a replica are ascending, so each is one merge walk.
     fn join(&mut self, other: &Self, cx: JoinCtx<'_>) {
-        if other.entries.is_empty() && self.entries.is_empty() {
+        if other.runs.is_empty() && self.runs.is_empty() {
             return;
         }
-        let mut theirs: Vec<LocalDot> = other.entries.iter().map(|(d, _)| cx.to_ours(*d)).collect();
-        let mut added = Vec::new();
-        for ((t, v), d) in other.entries.iter().zip(&theirs) {
-            // Our entries are all in our context, so a dot we never saw is not among them.
-            if !cx.we_saw(*t) {
-                added.push((*d, v.clone()));
+        for r in &mut self.runs {
+            let replica = r.replica;
+            let theirs: &[(u64, V)] = match cx.their_replica(replica) {
+                Some(t) => other.runs.iter().find(|o| o.replica == t).map_or(&[], |o| &o.entries),
+                None => &[],
+            };
+            let mut at = 0;
+            r.entries.retain(|(c, _)| {
+                // `theirs` ascends as our counters do: advance to the first counter ≥ ours.
+                while at < theirs.len() && theirs[at].0 < *c {
+                    at += 1;
+                }
+                let they_hold = at < theirs.len() && theirs[at].0 == *c;
+                they_hold || !cx.they_saw(LocalDot::new(replica, *c))
+            });
+        }
+        for o in &other.runs {
+            // Every dot we hold is one we saw, so the unseen ones are new here.
+            let mut new = o.entries.iter().filter(|(c, _)| !cx.we_saw(LocalDot::new(o.replica, *c))).peekable();
+            if new.peek().is_none() {
+                continue;
+            }
+            let run = self.run_mut(cx.our_replica(o.replica));
+            for (c, v) in new {
+                run.insert(*c, v.clone());
             }
         }
-        theirs.sort_unstable();
-        self.entries.retain(|(d, _)| !cx.they_saw(*d) || theirs.binary_search(d).is_ok());
-        if !added.is_empty() {
-            self.entries.extend(added);
-            self.entries.sort_unstable_by_key(|(d, _)| *d);
-        }
+        self.runs.retain(|r| !r.entries.is_empty());
     }
 
     fn renumber(&mut self, map: &[ReplicaIdx]) {
-        for (d, _) in &mut self.entries {
-            d.replica = map[d.replica.get()];
+        for r in &mut self.runs {
+            r.replica = map[r.replica.get()];
         }
-        self.entries.sort_unstable_by_key(|(d, _)| *d);
+        self.runs.sort_unstable_by_key(|r| r.replica);
     }
 
     fn check(&self) -> Result<(), CausalityError> {
-        if self.entries.windows(2).all(|w| w[0].0 < w[1].0) {
+        let runs_ok = self.runs.windows(2).all(|w| w[0].replica < w[1].replica);
+        let entries_ok =
+            self.runs.iter().all(|r| !r.entries.is_empty() && r.entries.windows(2).all(|w| w[0].0 < w[1].0));
+        if runs_ok && entries_ok {
             Ok(())
         } else {
             Err(CausalityError::InvalidState("dot function not sorted or has duplicate dots"))
@@ -133,14 +234,14 @@ impl<V: Clone + PartialEq + fmt::Debug> DotStore for DotFun<V> {
 
 impl<V: fmt::Debug> fmt::Debug for DotFun<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.entries.iter().map(|(d, v)| (d, v))).finish()
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
 /// Serialized as a sequence of `(dot, value)` pairs in dot order.
 impl<V: Serialize> Serialize for DotFun<V> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.entries.iter())
+        serializer.collect_seq(self.iter())
     }
 }
 
@@ -150,6 +251,44 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for DotFun<V> {
         if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
             return Err(serde::de::Error::custom("dot function not sorted or has duplicate dots"));
         }
-        Ok(Self { entries })
+        let mut runs: Vec<Run<V>> = Vec::new();
+        for (d, v) in entries {
+            match runs.last_mut() {
+                Some(r) if r.replica == d.replica => r.entries.push((d.counter, v)),
+                _ => runs.push(Run { replica: d.replica, entries: vec![(d.counter, v)] }),
+            }
+        }
+        Ok(Self { runs })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(r: u32, c: u64) -> LocalDot {
+        LocalDot::new(ReplicaIdx(r), c)
+    }
+
+    /// Writes in any order end in the canonical form: runs by replica, counters ascending.
+    #[test]
+    fn inserts_in_any_order_are_canonical() {
+        let dots = [d(2, 1), d(0, 3), d(2, 5), d(0, 1), d(1, 2), d(2, 3), d(0, 3)];
+        let mut a = DotFun::default();
+        let mut b = DotFun::default();
+        for (i, x) in dots.iter().enumerate() {
+            a.insert(*x, x.counter * 10);
+            let y = dots[dots.len() - 1 - i];
+            b.insert(y, y.counter * 10);
+        }
+        assert_eq!(a, b);
+        assert!(a.check().is_ok());
+        let order: Vec<LocalDot> = a.iter().map(|(x, _)| x).collect();
+        assert_eq!(order, vec![d(0, 1), d(0, 3), d(1, 2), d(2, 1), d(2, 3), d(2, 5)]);
+        assert_eq!(a.len(), 6);
+        assert_eq!(a.values().len(), 6);
+        a.retain(|x, _| x.replica != ReplicaIdx(1));
+        assert_eq!(a.len(), 5);
+        assert!(a.check().is_ok());
     }
 }

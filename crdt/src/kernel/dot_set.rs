@@ -135,15 +135,38 @@ impl DotStore for DotSet {
     }
 
     fn join(&mut self, other: &Self, cx: JoinCtx<'_>) {
-        // Fast paths for the shapes sets are made of: equal singletons, one side empty.
+        // Allocation-free paths for the shapes sets are made of: one side empty, singletons.
         match (&*self, other) {
-            (DotSet::Empty, DotSet::Empty) => return,
-            (DotSet::One { replica, counter }, DotSet::One { .. }) => {
-                let mine = LocalDot::new(*replica, *counter);
-                let theirs = other.iter().next().map(|d| cx.to_ours(d));
-                if theirs == Some(mine) {
+            // Ours survive unless they saw (and so removed) them.
+            (_, DotSet::Empty) => {
+                self.retain_dots(&mut |d| !cx.they_saw(d));
+                return;
+            }
+            (DotSet::Empty, &DotSet::One { replica, counter }) => {
+                let t = LocalDot::new(replica, counter);
+                if !cx.we_saw(t) {
+                    *self = DotSet::one(cx.to_ours(t));
+                }
+                return;
+            }
+            (&DotSet::One { replica, counter }, &DotSet::One { replica: tr, counter: tc }) => {
+                let (mine, t) = (LocalDot::new(replica, counter), LocalDot::new(tr, tc));
+                let theirs = cx.to_ours(t);
+                if theirs == mine {
                     return;
                 }
+                // `mine` is not theirs: it survives unless they saw it. `theirs` is not ours,
+                // and every dot we hold is one we saw: it joins unless we saw it.
+                *self = match (!cx.they_saw(mine), !cx.we_saw(t)) {
+                    (true, false) => return,
+                    (false, false) => DotSet::Empty,
+                    (false, true) => DotSet::one(theirs),
+                    (true, true) => {
+                        let v = if mine < theirs { vec![mine, theirs] } else { vec![theirs, mine] };
+                        DotSet::Many(Box::new(v))
+                    }
+                };
+                return;
             }
             _ => {}
         }

@@ -1,10 +1,12 @@
 //! `CausalCounter`: the reset-remove counter, for counts inside maps.
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
 
-use crate::causal::{CausalContext, Dot, ReplicaId};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::causal::{CausalContext, Dot, JoinCtx, LocalDot, ReplicaId, ReplicaIdx};
 use crate::error::CausalityError;
-use crate::kernel::{self, Causal, CausalStore, DotFun, forward_dot_store};
+use crate::kernel::{self, Causal, CausalStore, DotFun, DotStore};
 
 /// A counter whose every change is its own dot: `dot ↦ delta`, value = sum of live deltas.
 ///
@@ -29,12 +31,79 @@ use crate::kernel::{self, Causal, CausalStore, DotFun, forward_dot_store};
 /// ```
 pub type CausalCounter = Causal<CounterStore>;
 
-/// The store of a [`CausalCounter`]: live changes by dot.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CounterStore(DotFun<i64>);
+/// The store of a [`CausalCounter`]: live changes by dot, and their sum.
+///
+/// The sum is kept up to date by every change, so [`value`](Self::value) is O(1); joins and
+/// removes, which are O(changes) anyway, recompute it.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct CounterStore {
+    changes: DotFun<i64>,
+    /// Invariant: the sum of `changes` (an `i128` cannot overflow: fewer than 2^64 changes).
+    sum: i128,
+}
 
-forward_dot_store!(CounterStore);
+impl CounterStore {
+    fn resum(&mut self) {
+        self.sum = self.changes.values().map(|&d| i128::from(d)).sum();
+    }
+
+    fn insert(&mut self, d: LocalDot, delta: i64) {
+        if self.changes.insert(d, delta) {
+            self.sum += i128::from(delta);
+        }
+    }
+}
+
+impl DotStore for CounterStore {
+    fn is_bottom(&self) -> bool {
+        self.changes.is_bottom()
+    }
+    fn for_each_dot(&self, f: &mut dyn FnMut(LocalDot)) {
+        self.changes.for_each_dot(f)
+    }
+    fn retain_dots(&mut self, keep: &mut dyn FnMut(LocalDot) -> bool) {
+        let mut removed = 0i128;
+        self.changes.retain(|d, &delta| {
+            let k = keep(d);
+            if !k {
+                removed += i128::from(delta);
+            }
+            k
+        });
+        self.sum -= removed;
+    }
+    fn join(&mut self, other: &Self, cx: JoinCtx<'_>) {
+        self.changes.join(&other.changes, cx);
+        self.resum();
+    }
+    fn renumber(&mut self, map: &[ReplicaIdx]) {
+        self.changes.renumber(map)
+    }
+    fn check(&self) -> Result<(), CausalityError> {
+        self.changes.check()
+    }
+}
+
+impl fmt::Debug for CounterStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.changes.fmt(f)
+    }
+}
+
+/// Serialized as its changes (the sum is recomputed on decoding).
+impl Serialize for CounterStore {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.changes.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for CounterStore {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut s = CounterStore { changes: DotFun::deserialize(deserializer)?, sum: 0 };
+        s.resum();
+        Ok(s)
+    }
+}
 
 /// One change of a [`CausalCounter`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -46,15 +115,14 @@ pub struct CounterOp {
 }
 
 impl CounterStore {
-    /// The sum of the live changes, saturating at the `i64` bounds.
+    /// The sum of the live changes, saturating at the `i64` bounds. O(1).
     pub fn value(&self) -> i64 {
-        let sum: i128 = self.0.values().map(|&d| i128::from(d)).sum();
-        i64::try_from(sum).unwrap_or(if sum < 0 { i64::MIN } else { i64::MAX })
+        i64::try_from(self.sum).unwrap_or(if self.sum < 0 { i64::MIN } else { i64::MAX })
     }
 
     /// The number of live changes (the state's size).
     pub fn changes(&self) -> usize {
-        self.0.len()
+        self.changes.len()
     }
 }
 
@@ -62,7 +130,7 @@ impl Causal<CounterStore> {
     /// Adds `delta` on behalf of `replica` and returns the op to ship.
     pub fn add(&mut self, replica: ReplicaId, delta: i64) -> CounterOp {
         let (dot, local) = self.ctx.next_local_dot(replica);
-        self.store.0.insert(local, delta);
+        self.store.insert(local, delta);
         CounterOp { dot, delta }
     }
 
@@ -82,7 +150,7 @@ impl CausalStore for CounterStore {
 
     fn apply_op(&mut self, ctx: &mut CausalContext, op: CounterOp) {
         if let Some(d) = kernel::admit(ctx, op.dot) {
-            self.0.insert(d, op.delta);
+            self.insert(d, op.delta);
         }
     }
 

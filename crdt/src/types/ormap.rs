@@ -1,6 +1,7 @@
 //! `OrMap`: a map of nested CRDTs with observed-remove (reset) semantics.
 
 use std::fmt;
+use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,8 +39,8 @@ pub type OrMap<K, V> = Causal<MapStore<K, V>>;
 #[serde(
     transparent,
     bound(
-        serialize = "K: Serialize, V::Store: Serialize",
-        deserialize = "K: Ord + Deserialize<'de>, V::Store: Deserialize<'de>"
+        serialize = "K: Ord + Serialize, V::Store: Serialize",
+        deserialize = "K: Ord + Hash + Deserialize<'de>, V::Store: Deserialize<'de>"
     )
 )]
 pub struct MapStore<K, V: Embed>(DotMap<K, V::Store>);
@@ -56,19 +57,19 @@ impl<K: Clone, V: Embed> Clone for MapStore<K, V> {
     }
 }
 
-impl<K: PartialEq, V: Embed> PartialEq for MapStore<K, V> {
+impl<K: Hash + Eq, V: Embed> PartialEq for MapStore<K, V> {
     fn eq(&self, other: &Self) -> bool {
         self.0 == other.0
     }
 }
 
-impl<K: fmt::Debug, V: Embed> fmt::Debug for MapStore<K, V> {
+impl<K: fmt::Debug + Ord, V: Embed> fmt::Debug for MapStore<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }
 }
 
-forward_dot_store!(MapStore<K, V>, [K: Ord + Clone + fmt::Debug, V: Embed]);
+forward_dot_store!(MapStore<K, V>, [K: Ord + Hash + Clone + fmt::Debug, V: Embed]);
 
 /// An op of an [`OrMap`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -89,23 +90,29 @@ pub enum OrMapOp<K, O> {
     },
 }
 
-impl<K: Ord, V: Embed> MapStore<K, V> {
-    /// The value under `key`, if present.
+impl<K: Ord + Hash, V: Embed> MapStore<K, V> {
+    /// The value under `key`, if present. O(1) expected.
     pub fn get(&self, key: &K) -> Option<&V::Store> {
         self.0.get(key)
     }
 
-    /// True when `key` is present.
+    /// True when `key` is present. O(1) expected.
     pub fn contains_key(&self, key: &K) -> bool {
         self.0.contains_key(key)
     }
 
-    /// The keys and values, in key order.
+    /// The keys and values, in key order. Sorts them first: O(n log n) and one allocation;
+    /// see [`iter_unordered`](Self::iter_unordered) when order does not matter.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V::Store)> + '_ {
         self.0.iter()
     }
 
-    /// The keys, in order.
+    /// The keys and values in no particular order: O(n), no allocation.
+    pub fn iter_unordered(&self) -> impl Iterator<Item = (&K, &V::Store)> + '_ {
+        self.0.iter_unordered()
+    }
+
+    /// The keys, in order (sorted first, as [`iter`](Self::iter)).
     pub fn keys(&self) -> impl Iterator<Item = &K> + '_ {
         self.0.keys()
     }
@@ -121,7 +128,7 @@ impl<K: Ord, V: Embed> MapStore<K, V> {
     }
 }
 
-impl<K: Ord + Clone + fmt::Debug, V: Embed> Causal<MapStore<K, V>> {
+impl<K: Ord + Hash + Clone + fmt::Debug, V: Embed> Causal<MapStore<K, V>> {
     /// Runs `f` on the value under `key` (empty if absent) and returns the map op that ships
     /// the value op `f` returns. The value shares this map's context, so its mutators work
     /// exactly as on a standalone CRDT.
@@ -131,7 +138,7 @@ impl<K: Ord + Clone + fmt::Debug, V: Embed> Causal<MapStore<K, V>> {
     {
         let ctx = &mut self.ctx;
         let mut op = None;
-        self.store.0.update_with(key.clone(), |store| {
+        self.store.0.update_with_ref(&key, |store| {
             let mut value = Causal { store: std::mem::take(store), ctx: std::mem::take(ctx) };
             op = Some(f(&mut value));
             *store = value.store;
@@ -143,7 +150,7 @@ impl<K: Ord + Clone + fmt::Debug, V: Embed> Causal<MapStore<K, V>> {
     /// Removes `key` (every dot seen under it) and returns the op to ship. Removing an absent
     /// key is a no-op, and so is its op.
     pub fn remove(&mut self, key: &K) -> OrMapOp<K, <V::Store as CausalStore>::Op> {
-        let seen = match self.store.0.entries_mut().remove(key) {
+        let seen = match self.store.0.remove(key) {
             Some(store) => kernel::observed(&store, &self.ctx),
             None => Vec::new(),
         };
@@ -151,7 +158,7 @@ impl<K: Ord + Clone + fmt::Debug, V: Embed> Causal<MapStore<K, V>> {
     }
 }
 
-impl<K: Ord + Clone + fmt::Debug, V: Embed> CausalStore for MapStore<K, V> {
+impl<K: Ord + Hash + Clone + fmt::Debug, V: Embed> CausalStore for MapStore<K, V> {
     type Op = OrMapOp<K, <V::Store as CausalStore>::Op>;
 
     fn apply_op(&mut self, ctx: &mut CausalContext, op: Self::Op) {

@@ -1,6 +1,7 @@
 //! `OrSet`: the add-wins observed-remove set.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -36,8 +37,11 @@ use crate::kernel::{self, Causal, CausalStore, DotMap, DotSet, DotStore, forward
 pub type OrSet<T> = Causal<SetStore<T>>;
 
 /// The store of an [`OrSet`]: element → the dots of its live adds.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent, bound(deserialize = "T: Ord + Deserialize<'de>"))]
+///
+/// Elements are indexed by hash (see [`DotMap`]), so they are `Hash + Eq` as well as `Ord`
+/// (the order of [`iter`](Self::iter) and of the encoding).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent, bound(serialize = "T: Ord + Serialize", deserialize = "T: Ord + Hash + Deserialize<'de>"))]
 pub struct SetStore<T>(DotMap<T, DotSet>);
 
 impl<T> Default for SetStore<T> {
@@ -46,7 +50,27 @@ impl<T> Default for SetStore<T> {
     }
 }
 
-forward_dot_store!(SetStore<T>, [T: Ord + Clone + fmt::Debug]);
+impl<T: Hash + Eq> PartialEq for SetStore<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl<T: Hash + Eq> Eq for SetStore<T> {}
+
+impl<T: Hash + Ord> Hash for SetStore<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl<T: fmt::Debug + Ord> fmt::Debug for SetStore<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SetStore").field(&self.0).finish()
+    }
+}
+
+forward_dot_store!(SetStore<T>, [T: Ord + Hash + Clone + fmt::Debug]);
 
 /// An op of an [`OrSet`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -70,15 +94,21 @@ pub enum OrSetOp<T> {
     },
 }
 
-impl<T: Ord> SetStore<T> {
-    /// True when `elem` is in the set.
+impl<T: Ord + Hash> SetStore<T> {
+    /// True when `elem` is in the set. O(1) expected.
     pub fn contains(&self, elem: &T) -> bool {
         self.0.contains_key(elem)
     }
 
-    /// The elements in order.
+    /// The elements in order. Sorts them first: O(n log n) and one allocation; see
+    /// [`iter_unordered`](Self::iter_unordered) when order does not matter.
     pub fn iter(&self) -> impl Iterator<Item = &T> + '_ {
         self.0.keys()
+    }
+
+    /// The elements in no particular order: O(n), no allocation.
+    pub fn iter_unordered(&self) -> impl Iterator<Item = &T> + '_ {
+        self.0.iter_unordered().map(|(k, _)| k)
     }
 
     /// The number of elements.
@@ -92,13 +122,13 @@ impl<T: Ord> SetStore<T> {
     }
 }
 
-impl<T: Ord + Clone + fmt::Debug> Causal<SetStore<T>> {
-    /// Adds `elem` on behalf of `replica` and returns the op to ship.
+impl<T: Ord + Hash + Clone + fmt::Debug> Causal<SetStore<T>> {
+    /// Adds `elem` on behalf of `replica` and returns the op to ship. O(1) expected.
     pub fn add(&mut self, replica: ReplicaId, elem: T) -> OrSetOp<T> {
         let (dot, local) = self.ctx.next_local_dot(replica);
         let ctx = &self.ctx;
         let mut replaces = Vec::new();
-        self.store.0.update_with(elem.clone(), |dots| {
+        self.store.0.update_with_ref(&elem, |dots| {
             dots.for_each_dot(&mut |d| replaces.push(ctx.resolve(d)));
             *dots = DotSet::one(local);
         });
@@ -108,7 +138,7 @@ impl<T: Ord + Clone + fmt::Debug> Causal<SetStore<T>> {
     /// Removes `elem` (the adds of it seen here) and returns the op to ship. Removing an
     /// element that is not here is a no-op, and so is its op.
     pub fn remove(&mut self, elem: &T) -> OrSetOp<T> {
-        let seen = match self.store.0.entries_mut().remove(elem) {
+        let seen = match self.store.0.remove(elem) {
             Some(dots) => dots.iter().map(|d| self.ctx.resolve(d)).collect(),
             None => Vec::new(),
         };
@@ -116,7 +146,7 @@ impl<T: Ord + Clone + fmt::Debug> Causal<SetStore<T>> {
     }
 }
 
-impl<T: Ord + Clone + fmt::Debug> CausalStore for SetStore<T> {
+impl<T: Ord + Hash + Clone + fmt::Debug> CausalStore for SetStore<T> {
     type Op = OrSetOp<T>;
 
     fn apply_op(&mut self, ctx: &mut CausalContext, op: OrSetOp<T>) {
