@@ -480,10 +480,10 @@ fn garbage_datagrams_never_panic() {
     // Genuine datagrams to mutate: capture some traffic.
     let mut genuine: Vec<(NodeId, Bytes)> = Vec::new();
     for _ in 0..2_000 {
-        if let Some(Reverse((_, seq))) = sim.queue.peek().copied() {
-            if let Some(Item::Datagram { from, bytes, .. }) = sim.items.get(&seq) {
-                genuine.push((*from, bytes.clone()));
-            }
+        if let Some(Reverse((_, seq))) = sim.queue.peek().copied()
+            && let Some(Item::Datagram { from, bytes, .. }) = sim.items.get(&seq)
+        {
+            genuine.push((*from, bytes.clone()));
         }
         sim.step();
     }

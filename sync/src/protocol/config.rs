@@ -32,7 +32,8 @@ pub struct Config {
     pub max_buffered_ops: usize,
     /// The same bound in payload bytes.
     pub max_buffered_bytes: usize,
-    /// Most dependencies one op may list.
+    /// Most dependencies one op may list; never less than `max_vv_entries` (an op lists at
+    /// most one per replica, so a smaller bound could refuse a valid op forever).
     pub max_deps: usize,
     /// Most entries a received version vector may have.
     pub max_vv_entries: usize,

@@ -54,8 +54,10 @@ impl OpLog {
     }
 
     /// The ops `peer` lacks, in delivery order, up to `max_bytes` (at least one op), leaving
-    /// out those created after `recent_after` (ms) — they are most likely still on their way
-    /// to the peer along the push tree — and, per origin, everything after such an op.
+    /// out those both created and delivered here after `recent_after` (ms) — they are most
+    /// likely still on their way to the peer along the push tree — and, per origin, everything
+    /// after such an op. (Creation time is the origin's clock; delivery time is ours, which
+    /// caps the wait when the origin's clock runs ahead.)
     /// Returns them and whether more remain.
     /// `ours` is our version vector; the caller has checked that nothing the peer lacks is
     /// below the floor.
@@ -76,11 +78,12 @@ impl OpLog {
         let mut size = 0;
         let mut held_back: Vec<ReplicaId> = Vec::new();
         let skip = usize::try_from(start - self.base).unwrap_or(usize::MAX);
-        for (rec, _) in self.entries.iter().skip(skip) {
+        for (rec, at) in self.entries.iter().skip(skip) {
             if rec.dot.counter <= peer.get(&rec.dot.replica) {
                 continue;
             }
-            if rec.created_ms > recent_after || held_back.contains(&rec.dot.replica) {
+            let recent = rec.created_ms > recent_after && *at > recent_after;
+            if recent || held_back.contains(&rec.dot.replica) {
                 // Keep each origin's ops a prefix: the peer can apply what it gets.
                 if !held_back.contains(&rec.dot.replica) {
                     held_back.push(rec.dot.replica);

@@ -175,6 +175,9 @@ impl<T: Crdt> Replica<T> {
         let half_frame = (config.max_frame_bytes / 2).max(1);
         config.max_batch_bytes = config.max_batch_bytes.min(half_frame);
         config.snapshot_chunk_bytes = config.snapshot_chunk_bytes.min(half_frame).max(1);
+        // An op depends on at most one event per replica; refusing ops with as many deps as
+        // a version vector may have entries would cut a writer off for good.
+        config.max_deps = config.max_deps.max(config.max_vv_entries);
         Replica {
             id,
             config,
@@ -587,7 +590,7 @@ impl<T: Crdt> Replica<T> {
         let position = |i: usize| if virtual_root && i >= root { i + 1 } else { i };
         let Ok(me) = view.binary_search(&self.id) else { return Vec::new() };
         let rank = (position(me) + n - root) % n;
-        let mut out = Vec::with_capacity(k);
+        let mut out = Vec::with_capacity(k.min(n));
         for j in 1..=k {
             let Some(child_rank) = rank.checked_mul(k).and_then(|r| r.checked_add(j)) else { break };
             if child_rank >= n {
