@@ -203,7 +203,11 @@ fn partition_heal(n: usize, seed: u64, rows: &mut Vec<Row>) {
 /// healing partition; wall time, and a second run from the same seed must match exactly.
 fn stress(n: usize, updates: usize, seed: u64, rows: &mut Vec<Row>) {
     let run = || {
+        // Default anti-entropy interval (1 s): with a thousand replicas, a digest every 100 ms
+        // from each would be most of the traffic.
         let mut c = config(n, seed);
+        c.protocol.anti_entropy_interval_ms = 1_000;
+        c.protocol.push_grace_ms = 200;
         c.loss = 0.05;
         c.duplicate = 0.05;
         c.latency_ms = (10, ROUND_MS);
@@ -218,7 +222,8 @@ fn stress(n: usize, updates: usize, seed: u64, rows: &mut Vec<Row>) {
             }
             let at = rng.random_range(0..n);
             update(&mut sim, at, (k % 300) as u16);
-            sim.run_for(5);
+            // 50 updates a second from random writers, for 20 s.
+            sim.run_for(20);
         }
         sim.heal();
         let t = sim.run_until_converged(3_600_000).expect("stress run converges");

@@ -58,21 +58,17 @@ impl OpLog {
     /// likely still on their way to the peer along the push tree — and, per origin, everything
     /// after such an op. (Creation time is the origin's clock; delivery time is ours, which
     /// caps the wait when the origin's clock runs ahead.)
-    /// Returns them and whether more remain.
-    /// `ours` is our version vector; the caller has checked that nothing the peer lacks is
-    /// below the floor.
+    /// Returns them and whether more remain. `ahead` lists the origins where we have more
+    /// than the peer, with the peer's counter; the caller has checked that nothing the peer
+    /// lacks is below the floor.
     pub(crate) fn missing(
         &self,
         peer: &VClock,
-        ours: &VClock,
+        ahead: &[(ReplicaId, u64)],
         max_bytes: usize,
         recent_after: u64,
     ) -> (Vec<OpRecord>, bool) {
-        let start = ours
-            .iter()
-            .filter(|&(r, c)| c > peer.get(&r))
-            .filter_map(|(r, _)| self.position(&r, peer.get(&r) + 1))
-            .min();
+        let start = ahead.iter().filter_map(|(r, theirs)| self.position(r, theirs + 1)).min();
         let Some(start) = start else { return (Vec::new(), false) };
         let mut out = Vec::new();
         let mut size = 0;

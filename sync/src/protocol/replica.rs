@@ -31,6 +31,48 @@ impl<T> Crdt for T where
 /// Extra anti-entropy exchanges a replica may chain per round after learning stale ops.
 const CHAIN_BUDGET: u32 = 2;
 
+/// Walks two version vectors in replica order at once (O(n + m)): the origins where `ours`
+/// is ahead, with `theirs`' counter for each, and whether `theirs` is ahead anywhere.
+fn compare(ours: &VClock, theirs: &VClock) -> (Vec<(ReplicaId, u64)>, bool) {
+    let mut ahead = Vec::new();
+    let mut behind = false;
+    let mut a = ours.iter().peekable();
+    let mut b = theirs.iter().peekable();
+    loop {
+        match (a.peek().copied(), b.peek().copied()) {
+            (None, None) => break,
+            (Some((r, _)), None) => {
+                ahead.push((r, 0));
+                a.next();
+            }
+            (None, Some(_)) => {
+                behind = true;
+                break;
+            }
+            (Some((ra, ca)), Some((rb, cb))) => match ra.cmp(&rb) {
+                std::cmp::Ordering::Less => {
+                    ahead.push((ra, 0));
+                    a.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    behind = true;
+                    b.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    if ca > cb {
+                        ahead.push((ra, cb));
+                    } else if cb > ca {
+                        behind = true;
+                    }
+                    a.next();
+                    b.next();
+                }
+            },
+        }
+    }
+    (ahead, behind)
+}
+
 /// How many recent push delays the grace estimate looks at.
 const PUSH_DELAY_SAMPLES: usize = 256;
 
@@ -152,6 +194,8 @@ pub struct Replica<T: Crdt> {
     /// How long the last pushed ops took to arrive (ms), a ring of the most recent: the tree's
     /// delivery time, which anti-entropy waits out before it sends an op.
     push_delays: VecDeque<u64>,
+    /// `(ops applied + snapshots merged, hash)` of the version vector when last hashed.
+    vv_hash_cache: Option<(u64, u64)>,
     /// Chained anti-entropy exchanges left this round.
     chain_budget: u32,
     /// The members the push trees are laid over (reachable peers and us), sorted; rebuilt
@@ -193,6 +237,7 @@ impl<T: Crdt> Replica<T> {
             frontier: BTreeMap::new(),
             now: 0,
             push_delays: VecDeque::new(),
+            vv_hash_cache: None,
             chain_budget: CHAIN_BUDGET,
             tree_view: Vec::new(),
             view_dirty: true,
@@ -408,13 +453,13 @@ impl<T: Crdt> Replica<T> {
             }
             Message::Digest { hash, vv, reply } => self.on_digest(now, from, hash, vv.map(|v| v.0), reply),
             Message::Ops { ops, more } => {
-                let before = self.vv.total();
+                let before = self.stats.applied;
                 let grace = self.grace();
                 let stale = ops.iter().any(|r| now.saturating_sub(r.created_ms) > grace);
                 for rec in ops {
                     self.receive(rec, from, false);
                 }
-                let progressed = self.vv.total() > before;
+                let progressed = self.stats.applied > before;
                 if more && progressed {
                     self.send_digest(from, true, false);
                 } else if progressed && stale && self.chain_budget > 0 {
@@ -531,8 +576,10 @@ impl<T: Crdt> Replica<T> {
             self.vv.observe(dot);
             self.vv_news = true;
             // The op is now maximal; what it depends on no longer is.
+            // (Everything of `d.replica` up to `d.counter` is in its past, so any frontier
+            // entry of that replica at or below it is dominated too.)
             for d in &rec.deps {
-                if self.frontier.get(&d.replica) == Some(&d.counter) {
+                if self.frontier.get(&d.replica).is_some_and(|&c| c <= d.counter) {
                     self.frontier.remove(&d.replica);
                 }
             }
@@ -655,9 +702,22 @@ impl<T: Crdt> Replica<T> {
 
     /// Sends our digest: the whole version vector when it has news (or `full`), else its
     /// hash only.
+    /// The hash of our version vector's wire form, cached until the vector changes (with a
+    /// thousand replicas, encoding and hashing it for every digest would dominate).
+    fn vv_hash(&mut self) -> u64 {
+        let total = self.stats.applied + self.stats.snapshots_merged;
+        match self.vv_hash_cache {
+            Some((at, h)) if at == total => h,
+            _ => {
+                let h = fnv1a(&CompactVv::encode(&self.vv));
+                self.vv_hash_cache = Some((total, h));
+                h
+            }
+        }
+    }
+
     fn send_digest(&mut self, to: ReplicaId, full: bool, reply: bool) {
-        let encoded = CompactVv::encode(&self.vv);
-        let hash = fnv1a(&encoded);
+        let hash = self.vv_hash();
         let whole = full || self.vv_news;
         if whole {
             self.vv_news = false;
@@ -667,16 +727,13 @@ impl<T: Crdt> Replica<T> {
     }
 
     fn on_digest(&mut self, now: u64, from: ReplicaId, hash: u64, vv: Option<VClock>, reply: bool) {
-        if let Some(v) = &vv {
-            if v.len() > self.config.max_vv_entries {
-                self.misbehaved(from, format!("version vector of {} entries", v.len()));
-                return;
-            }
-            if let Some(p) = self.peers.map.get_mut(&from) {
-                p.known_vv = Some(v.clone());
-            }
+        if let Some(v) = &vv
+            && v.len() > self.config.max_vv_entries
+        {
+            self.misbehaved(from, format!("version vector of {} entries", v.len()));
+            return;
         }
-        let ours = fnv1a(&CompactVv::encode(&self.vv));
+        let ours = self.vv_hash();
         if hash == ours {
             if let Some(p) = self.peers.map.get_mut(&from) {
                 p.known_vv = Some(self.vv.clone());
@@ -688,22 +745,25 @@ impl<T: Crdt> Replica<T> {
             self.send_digest(from, true, true);
             return;
         };
-        self.serve(now, from, &theirs);
-        let we_lack = theirs.iter().any(|(r, c)| c > self.vv.get(&r));
+        let (ahead, we_lack) = compare(&self.vv, &theirs);
+        self.serve(now, from, &theirs, &ahead);
+        if let Some(p) = self.peers.map.get_mut(&from) {
+            p.known_vv = Some(theirs);
+        }
         if reply && we_lack {
             self.send_digest(from, true, false);
         }
     }
 
-    /// Sends `to` the ops it lacks, or a snapshot when some are below our floor.
-    fn serve(&mut self, now: u64, to: ReplicaId, theirs: &VClock) {
-        let below_floor = self.vv.iter().any(|(r, c)| c > theirs.get(&r) && theirs.get(&r) < self.floor.get(&r));
-        if below_floor {
+    /// Sends `to` the ops it lacks (`ahead`: the origins where we have more, with its
+    /// counters), or a snapshot when some are below our floor.
+    fn serve(&mut self, now: u64, to: ReplicaId, theirs: &VClock, ahead: &[(ReplicaId, u64)]) {
+        if ahead.iter().any(|(r, c)| *c < self.floor.get(r)) {
             self.send_snapshot(now, to);
             return;
         }
         let recent_after = now.saturating_sub(self.grace());
-        let (ops, more) = self.log.missing(theirs, &self.vv, self.config.max_batch_bytes, recent_after);
+        let (ops, more) = self.log.missing(theirs, ahead, self.config.max_batch_bytes, recent_after);
         if !ops.is_empty() {
             self.stats.ops_pulled += ops.len() as u64;
             self.send(to, Message::Ops { ops, more });

@@ -48,7 +48,7 @@ impl CompactVv {
     /// # Errors
     /// A description of the first thing that is wrong.
     pub fn decode(mut bytes: &[u8]) -> Result<VClock, &'static str> {
-        let mut vv = VClock::new();
+        let mut vv = Vec::with_capacity(bytes.len() / 17);
         let mut last: Option<ReplicaId> = None;
         while !bytes.is_empty() {
             let Some((id, rest)) = bytes.split_first_chunk::<16>() else {
@@ -78,11 +78,11 @@ impl CompactVv {
             if counter == 0 {
                 return Err("zero counter in version vector");
             }
-            vv.set(id, counter);
+            vv.push((id, counter));
             last = Some(id);
             bytes = &rest[used..];
         }
-        Ok(vv)
+        Ok(vv.into_iter().collect())
     }
 }
 
