@@ -291,3 +291,88 @@ fn decoding_garbage_is_an_error_not_a_panic() {
 fn dot_set_is_sixteen_bytes() {
     assert_eq!(std::mem::size_of::<gossamer_crdt::kernel::DotSet>(), 16);
 }
+
+/// The law suite's sets hold a handful of elements; this one holds hundreds, so that the
+/// hash-indexed map grows, shrinks and moves entries (swap removes) under every path: local
+/// adds and removes, applied ops and merges. Ops and states must agree at every step, the
+/// ordered views must be sorted, and equal states must encode equally.
+#[test]
+fn orset_of_many_elements_agrees_by_ops_and_by_states() {
+    let ids = [ReplicaId::from_u128(3), ReplicaId::from_u128(1), ReplicaId::from_u128(2)];
+    let mut by_ops: Vec<OrSet<u16>> = vec![OrSet::new(); 3];
+    let mut by_states: Vec<OrSet<u16>> = vec![OrSet::new(); 3];
+    let mut outbox: Vec<Vec<gossamer_crdt::OrSetOp<u16>>> = vec![Vec::new(); 3];
+    let mut seed = 7u64;
+    let mut next = move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed >> 33
+    };
+    for step in 0..3_000 {
+        let at = (next() % 3) as usize;
+        match next() % 10 {
+            0..=5 => {
+                let e = (next() % 400) as u16;
+                let op = by_ops[at].add(ids[at], e);
+                by_states[at].add(ids[at], e);
+                outbox[at].push(op);
+            }
+            6..=7 => {
+                let e = (next() % 400) as u16;
+                let op = by_ops[at].remove(&e);
+                by_states[at].remove(&e);
+                outbox[at].push(op);
+            }
+            _ => {
+                // `at` receives everything `from` did since `from`'s last broadcast.
+                let from = (at + 1 + (next() % 2) as usize) % 3;
+                for op in std::mem::take(&mut outbox[from]) {
+                    for (r, s) in by_ops.iter_mut().enumerate() {
+                        if r != from {
+                            s.apply(op.clone());
+                        }
+                    }
+                }
+                let src = by_states[from].clone();
+                for (r, s) in by_states.iter_mut().enumerate() {
+                    if r != from {
+                        s.merge(&src);
+                    }
+                }
+            }
+        }
+        // A broadcast hands every other replica `from`'s new ops, or `from`'s whole state:
+        // either way each replica has then seen the same, so the two worlds agree throughout.
+        for r in 0..3 {
+            assert_eq!(by_ops[r], by_states[r], "step {step}: replica {r}");
+            let v: Vec<u16> = by_ops[r].iter().copied().collect();
+            assert!(v.windows(2).all(|w| w[0] < w[1]), "step {step}: iter not sorted");
+            assert_eq!(v.len(), by_ops[r].len());
+            assert!(v.iter().all(|e| by_ops[r].contains(e)));
+        }
+    }
+    // Bring everyone up to date both ways.
+    for (from, ops) in outbox.iter_mut().enumerate() {
+        for op in std::mem::take(ops) {
+            for (r, s) in by_ops.iter_mut().enumerate() {
+                if r != from {
+                    s.apply(op.clone());
+                }
+            }
+        }
+    }
+    let all = by_states.iter().fold(OrSet::new(), |mut acc, s| {
+        acc.merge(s);
+        acc
+    });
+    for r in 0..3 {
+        assert_eq!(by_ops[r], by_ops[0]);
+        let mut s = by_states[r].clone();
+        s.merge(&all);
+        assert_eq!(s, all);
+        assert_eq!(serde_cbor::to_vec(&s).unwrap(), serde_cbor::to_vec(&all).unwrap());
+    }
+    assert_eq!(by_ops[0], all, "op exchange and state merge disagree");
+    assert!(all.len() > 100, "the set should hold many elements, holds {}", all.len());
+    let back: OrSet<u16> = serde_cbor::from_slice(&serde_cbor::to_vec(&all).unwrap()).unwrap();
+    assert_eq!(back, all);
+}

@@ -133,7 +133,9 @@ pub struct CausalContext {
     entries: Vec<Entry>,
     /// Replica id → position in `entries`; built only past [`SCAN_LIMIT`] replicas, so that
     /// an empty context (made on every `OrMap::update`) costs no allocation and no seeding.
-    index: Option<HashMap<ReplicaId, u32>>,
+    /// Boxed so that a context stays 32 bytes: it is moved in and out of every nested update.
+    #[allow(clippy::box_collection)]
+    index: Option<Box<HashMap<ReplicaId, u32>>>,
 }
 
 /// Up to this many replicas, `lookup` scans the table: faster than hashing a 16-byte id.
@@ -222,8 +224,15 @@ impl CausalContext {
     pub(crate) fn next_local_dot(&mut self, replica: ReplicaId) -> (Dot, LocalDot) {
         let i = self.intern(replica);
         let e = &mut self.entries[i.get()];
-        let c = e.highest().saturating_add(1);
-        e.insert(c);
+        let c = if e.cloud.is_empty() {
+            // The common case, a replica minting its own dots: the prefix just grows.
+            e.max = e.max.saturating_add(1);
+            e.max
+        } else {
+            let c = e.highest().saturating_add(1);
+            e.insert(c);
+            c
+        };
         (Dot::new(replica, c), LocalDot::new(i, c))
     }
 
@@ -306,7 +315,7 @@ impl CausalContext {
     /// Builds or drops the index to match the table's size.
     fn reindex(&mut self) {
         self.index = (self.entries.len() > SCAN_LIMIT)
-            .then(|| self.entries.iter().enumerate().map(|(i, e)| (e.id, i as u32)).collect());
+            .then(|| Box::new(self.entries.iter().enumerate().map(|(i, e)| (e.id, i as u32)).collect()));
     }
 
     /// The index of `replica`, adding it to the table when new.

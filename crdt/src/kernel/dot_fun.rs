@@ -29,7 +29,70 @@ use crate::error::CausalityError;
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct DotFun<V> {
     /// Invariant (the canonical form): sorted by replica, distinct replicas, no empty run.
-    runs: Vec<Run<V>>,
+    runs: Runs<V>,
+}
+
+/// The runs of a [`DotFun`], the single-writer case inline (a counter or register that one
+/// replica writes costs one allocation, not two). Canonical: `Many` holds two runs or more.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Runs<V> {
+    Empty,
+    One(Run<V>),
+    Many(Vec<Run<V>>),
+}
+
+impl<V> Runs<V> {
+    fn as_slice(&self) -> &[Run<V>] {
+        match self {
+            Runs::Empty => &[],
+            Runs::One(r) => std::slice::from_ref(r),
+            Runs::Many(v) => v,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Run<V>] {
+        match self {
+            Runs::Empty => &mut [],
+            Runs::One(r) => std::slice::from_mut(r),
+            Runs::Many(v) => v,
+        }
+    }
+
+    /// Inserts `run` at position `i` of the slice.
+    fn insert(&mut self, i: usize, run: Run<V>) {
+        *self = match std::mem::replace(self, Runs::Empty) {
+            Runs::Empty => Runs::One(run),
+            Runs::One(r) => Runs::Many(if i == 0 { vec![run, r] } else { vec![r, run] }),
+            Runs::Many(mut v) => {
+                v.insert(i, run);
+                Runs::Many(v)
+            }
+        };
+    }
+
+    /// Drops empty runs and restores the canonical variant.
+    fn normalize(&mut self) {
+        match self {
+            Runs::Empty => {}
+            Runs::One(r) => {
+                if r.entries.is_empty() {
+                    *self = Runs::Empty;
+                }
+            }
+            Runs::Many(v) => {
+                v.retain(|r| !r.entries.is_empty());
+                *self = Runs::from_vec(std::mem::take(v));
+            }
+        }
+    }
+
+    fn from_vec(mut v: Vec<Run<V>>) -> Self {
+        match v.len() {
+            0 => Runs::Empty,
+            1 => Runs::One(v.pop().expect("one run")),
+            _ => Runs::Many(v),
+        }
+    }
 }
 
 /// The live writes of one replica.
@@ -53,6 +116,12 @@ impl<V> Run<V> {
                 }
             },
             _ => {
+                if self.entries.len() == self.entries.capacity() {
+                    // Grow by at least 8: a counter's run gets one entry per change, and the
+                    // 1 → 4 → 8 → 16 steps of a plain push (from a clone's exact capacity)
+                    // would reallocate three times in its first ten changes.
+                    self.entries.reserve(self.entries.len().max(8));
+                }
                 self.entries.push((counter, v));
                 true
             }
@@ -62,7 +131,7 @@ impl<V> Run<V> {
 
 impl<V> Default for DotFun<V> {
     fn default() -> Self {
-        Self { runs: Vec::new() }
+        Self { runs: Runs::Empty }
     }
 }
 
@@ -91,23 +160,24 @@ impl<I: Iterator> ExactSizeIterator for Counted<I> {}
 impl<V> DotFun<V> {
     /// True when no dot is live.
     pub fn is_empty(&self) -> bool {
-        self.runs.is_empty()
+        matches!(self.runs, Runs::Empty)
     }
 
     /// The number of live dots: O(replicas).
     pub fn len(&self) -> usize {
-        self.runs.iter().map(|r| r.entries.len()).sum()
+        self.runs.as_slice().iter().map(|r| r.entries.len()).sum()
     }
 
     /// The live dots and their values, in dot order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (LocalDot, &V)> + '_ {
-        let inner = self.runs.iter().flat_map(|r| r.entries.iter().map(|(c, v)| (LocalDot::new(r.replica, *c), v)));
+        let inner =
+            self.runs.as_slice().iter().flat_map(|r| r.entries.iter().map(|(c, v)| (LocalDot::new(r.replica, *c), v)));
         Counted { inner, left: self.len() }
     }
 
     /// The live values, in dot order.
     pub fn values(&self) -> impl ExactSizeIterator<Item = &V> + '_ {
-        let inner = self.runs.iter().flat_map(|r| r.entries.iter().map(|(_, v)| v));
+        let inner = self.runs.as_slice().iter().flat_map(|r| r.entries.iter().map(|(_, v)| v));
         Counted { inner, left: self.len() }
     }
 
@@ -115,15 +185,18 @@ impl<V> DotFun<V> {
     fn run_mut(&mut self, replica: ReplicaIdx) -> &mut Run<V> {
         // Runs are few (one per replica that wrote here): a scan from the end, where the
         // runs of replicas that joined later sit, finds the writer quickly.
-        let i = match self.runs.iter().rposition(|r| r.replica <= replica) {
-            Some(i) if self.runs[i].replica == replica => i,
-            found => {
-                let i = found.map_or(0, |i| i + 1);
-                self.runs.insert(i, Run { replica, entries: Vec::new() });
-                i
-            }
+        let i = match &self.runs {
+            Runs::One(r) if r.replica == replica => 0,
+            runs => match runs.as_slice().iter().rposition(|r| r.replica <= replica) {
+                Some(i) if runs.as_slice()[i].replica == replica => i,
+                found => {
+                    let i = found.map_or(0, |i| i + 1);
+                    self.runs.insert(i, Run { replica, entries: Vec::new() });
+                    i
+                }
+            },
         };
-        &mut self.runs[i]
+        &mut self.runs.as_mut_slice()[i]
     }
 
     /// Adds the write `d ↦ v`; a dot already present keeps its value (then returns false).
@@ -134,11 +207,11 @@ impl<V> DotFun<V> {
 
     /// Keeps the entries for which `keep` answers true.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(LocalDot, &V) -> bool) {
-        for r in &mut self.runs {
+        for r in self.runs.as_mut_slice() {
             let replica = r.replica;
             r.entries.retain(|(c, v)| keep(LocalDot::new(replica, *c), v));
         }
-        self.runs.retain(|r| !r.entries.is_empty());
+        self.runs.normalize();
     }
 }
 
@@ -148,8 +221,7 @@ impl<V: Clone + PartialEq + fmt::Debug> DotFun<V> {
     pub(crate) fn overwrite(&mut self, ctx: &mut CausalContext, replica: ReplicaId, value: V) -> (Dot, Vec<Dot>) {
         let replaces = super::observed(self, ctx);
         let (dot, local) = ctx.next_local_dot(replica);
-        self.runs.clear();
-        self.runs.push(Run { replica: local.replica, entries: vec![(local.counter, value)] });
+        self.runs = Runs::One(Run { replica: local.replica, entries: vec![(local.counter, value)] });
         (dot, replaces)
     }
 
@@ -164,11 +236,11 @@ impl<V: Clone + PartialEq + fmt::Debug> DotFun<V> {
 
 impl<V: Clone + PartialEq + fmt::Debug> DotStore for DotFun<V> {
     fn is_bottom(&self) -> bool {
-        self.runs.is_empty()
+        self.is_empty()
     }
 
     fn for_each_dot(&self, f: &mut dyn FnMut(LocalDot)) {
-        for r in &self.runs {
+        for r in self.runs.as_slice() {
             r.entries.iter().for_each(|(c, _)| f(LocalDot::new(r.replica, *c)));
         }
     }
@@ -180,13 +252,13 @@ impl<V: Clone + PartialEq + fmt::Debug> DotStore for DotFun<V> {
     /// Run by run: our entries stay unless they saw them and dropped them; theirs join
     /// unless we saw them. Both runs of a replica are ascending, so each is one merge walk.
     fn join(&mut self, other: &Self, cx: JoinCtx<'_>) {
-        if other.runs.is_empty() && self.runs.is_empty() {
+        if other.is_empty() && self.is_empty() {
             return;
         }
-        for r in &mut self.runs {
+        for r in self.runs.as_mut_slice() {
             let replica = r.replica;
             let theirs: &[(u64, V)] = match cx.their_replica(replica) {
-                Some(t) => other.runs.iter().find(|o| o.replica == t).map_or(&[], |o| &o.entries),
+                Some(t) => other.runs.as_slice().iter().find(|o| o.replica == t).map_or(&[], |o| &o.entries),
                 None => &[],
             };
             let mut at = 0;
@@ -199,7 +271,7 @@ impl<V: Clone + PartialEq + fmt::Debug> DotStore for DotFun<V> {
                 they_hold || !cx.they_saw(LocalDot::new(replica, *c))
             });
         }
-        for o in &other.runs {
+        for o in other.runs.as_slice() {
             // Every dot we hold is one we saw, so the unseen ones are new here.
             let mut new = o.entries.iter().filter(|(c, _)| !cx.we_saw(LocalDot::new(o.replica, *c))).peekable();
             if new.peek().is_none() {
@@ -210,20 +282,22 @@ impl<V: Clone + PartialEq + fmt::Debug> DotStore for DotFun<V> {
                 run.insert(*c, v.clone());
             }
         }
-        self.runs.retain(|r| !r.entries.is_empty());
+        self.runs.normalize();
     }
 
     fn renumber(&mut self, map: &[ReplicaIdx]) {
-        for r in &mut self.runs {
+        let runs = self.runs.as_mut_slice();
+        for r in runs.iter_mut() {
             r.replica = map[r.replica.get()];
         }
-        self.runs.sort_unstable_by_key(|r| r.replica);
+        runs.sort_unstable_by_key(|r| r.replica);
     }
 
     fn check(&self) -> Result<(), CausalityError> {
-        let runs_ok = self.runs.windows(2).all(|w| w[0].replica < w[1].replica);
-        let entries_ok =
-            self.runs.iter().all(|r| !r.entries.is_empty() && r.entries.windows(2).all(|w| w[0].0 < w[1].0));
+        let runs = self.runs.as_slice();
+        let runs_ok = runs.windows(2).all(|w| w[0].replica < w[1].replica)
+            && !matches!(self.runs, Runs::Many(ref v) if v.len() < 2);
+        let entries_ok = runs.iter().all(|r| !r.entries.is_empty() && r.entries.windows(2).all(|w| w[0].0 < w[1].0));
         if runs_ok && entries_ok {
             Ok(())
         } else {
@@ -258,7 +332,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for DotFun<V> {
                 _ => runs.push(Run { replica: d.replica, entries: vec![(d.counter, v)] }),
             }
         }
-        Ok(Self { runs })
+        Ok(Self { runs: Runs::from_vec(runs) })
     }
 }
 

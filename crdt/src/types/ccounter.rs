@@ -39,17 +39,36 @@ pub type CausalCounter = Causal<CounterStore>;
 pub struct CounterStore {
     changes: DotFun<i64>,
     /// Invariant: the sum of `changes` (an `i128` cannot overflow: fewer than 2^64 changes).
-    sum: i128,
+    sum: Sum,
+}
+
+/// An `i128` kept as two words: an `i128` field would align the store, and so every entry of
+/// a map of counters, to 16 bytes.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+struct Sum {
+    lo: u64,
+    hi: i64,
+}
+
+impl Sum {
+    fn get(self) -> i128 {
+        (i128::from(self.hi) << 64) | i128::from(self.lo)
+    }
+
+    fn of(v: i128) -> Self {
+        // Truncations intended: the low and the high 64 bits.
+        Sum { lo: v as u64, hi: (v >> 64) as i64 }
+    }
 }
 
 impl CounterStore {
     fn resum(&mut self) {
-        self.sum = self.changes.values().map(|&d| i128::from(d)).sum();
+        self.sum = Sum::of(self.changes.values().map(|&d| i128::from(d)).sum());
     }
 
     fn insert(&mut self, d: LocalDot, delta: i64) {
         if self.changes.insert(d, delta) {
-            self.sum += i128::from(delta);
+            self.sum = Sum::of(self.sum.get() + i128::from(delta));
         }
     }
 }
@@ -70,7 +89,7 @@ impl DotStore for CounterStore {
             }
             k
         });
-        self.sum -= removed;
+        self.sum = Sum::of(self.sum.get() - removed);
     }
     fn join(&mut self, other: &Self, cx: JoinCtx<'_>) {
         self.changes.join(&other.changes, cx);
@@ -99,7 +118,7 @@ impl Serialize for CounterStore {
 
 impl<'de> Deserialize<'de> for CounterStore {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut s = CounterStore { changes: DotFun::deserialize(deserializer)?, sum: 0 };
+        let mut s = CounterStore { changes: DotFun::deserialize(deserializer)?, sum: Sum::default() };
         s.resum();
         Ok(s)
     }
@@ -117,7 +136,8 @@ pub struct CounterOp {
 impl CounterStore {
     /// The sum of the live changes, saturating at the `i64` bounds. O(1).
     pub fn value(&self) -> i64 {
-        i64::try_from(self.sum).unwrap_or(if self.sum < 0 { i64::MIN } else { i64::MAX })
+        let sum = self.sum.get();
+        i64::try_from(sum).unwrap_or(if sum < 0 { i64::MIN } else { i64::MAX })
     }
 
     /// The number of live changes (the state's size).
