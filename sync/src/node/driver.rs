@@ -22,11 +22,12 @@ use crate::protocol::{Crdt, Event, Output, PeerStatus, Replica, StoredSnapshot};
 use crate::store::{PeerRecord, SqliteStore, Store};
 use crate::wire::{self, Envelope, Message};
 
-type UpdateFn<T> = Box<dyn FnOnce(&mut T) -> <T as gossamer_crdt::CmRDT>::Op + Send>;
+/// A local update: the op, or `None` when it was refused (the state is then unchanged).
+type UpdateFn<T> = Box<dyn FnOnce(&mut T) -> Option<<T as gossamer_crdt::CmRDT>::Op> + Send>;
 
 /// What a [`NodeHandle`] asks of the driver.
 pub(crate) enum Command<T: Crdt> {
-    Update { f: UpdateFn<T>, reply: oneshot::Sender<Result<Dot, NodeError>> },
+    Update { f: UpdateFn<T>, reply: oneshot::Sender<Result<Option<Dot>, NodeError>> },
     Read { f: Box<dyn FnOnce(&T) + Send> },
     Peers(oneshot::Sender<Vec<PeerSummary>>),
     Status(oneshot::Sender<NodeStatus>),
@@ -281,15 +282,18 @@ where
     ) -> Result<(), NodeError> {
         let now = self.clock.now_ms();
         let mut outputs = Vec::new();
-        let mut acks: Vec<(oneshot::Sender<Result<Dot, NodeError>>, Dot)> = Vec::new();
+        let mut acks: Vec<(oneshot::Sender<Result<Option<Dot>, NodeError>>, Dot)> = Vec::new();
         let mut persist = Vec::new();
         let mut after: Vec<oneshot::Sender<()>> = Vec::new();
         for cmd in batch {
             match cmd {
-                Command::Update { f, reply } => match self.replica.local_update(now, f) {
-                    Ok((dot, out)) => {
+                Command::Update { f, reply } => match self.replica.try_local_update(now, |t| f(t).ok_or(())) {
+                    Ok(Ok((dot, out))) => {
                         outputs.extend(out);
                         acks.push((reply, dot));
+                    }
+                    Ok(Err(())) => {
+                        let _ = reply.send(Ok(None));
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e.into()));
@@ -338,7 +342,7 @@ where
         let result = self.carry_out(outputs, persist).await;
         for (reply, dot) in acks {
             let _ = reply.send(match &result {
-                Ok(()) => Ok(dot),
+                Ok(()) => Ok(Some(dot)),
                 Err(e) => Err(NodeError::Config(format!("not durable: {e}"))),
             });
         }

@@ -133,10 +133,29 @@ impl<T: Crdt> LocalReplica<T> {
     where
         F: FnOnce(&mut T) -> T::Op,
     {
+        match self.try_update(|t| Ok::<_, std::convert::Infallible>(f(t)))? {
+            Ok(dot) => Ok(dot),
+            Err(never) => match never {},
+        }
+    }
+
+    /// An update that may be refused: `f` returns the op, or an error after leaving the
+    /// state unchanged (then nothing is written).
+    ///
+    /// # Errors
+    /// As [`update`](Self::update); the inner `Err` is `f`'s.
+    pub fn try_update<F, E>(&mut self, f: F) -> Result<Result<Dot, E>, NodeError>
+    where
+        F: FnOnce(&mut T) -> Result<T::Op, E>,
+    {
         let now = super::clock::Clock::default().now_ms();
-        let (dot, outputs) = self.replica.local_update(now, f)?;
-        persist(&mut self.store, outputs)?;
-        Ok(dot)
+        match self.replica.try_local_update(now, f)? {
+            Ok((dot, outputs)) => {
+                persist(&mut self.store, outputs)?;
+                Ok(Ok(dot))
+            }
+            Err(e) => Ok(Err(e)),
+        }
     }
 }
 

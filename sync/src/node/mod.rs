@@ -245,7 +245,39 @@ where
     where
         F: FnOnce(&mut T) -> T::Op + Send + 'static,
     {
-        self.ask(|reply| Command::Update { f: Box::new(f), reply }).await?
+        match self.try_update(move |t| Ok::<_, std::convert::Infallible>(f(t))).await? {
+            Ok(dot) => Ok(dot),
+            Err(never) => match never {},
+        }
+    }
+
+    /// A local update that may be refused: `f` returns the op it made, or an error — and then
+    /// it MUST have left the state unchanged (check first, then mutate). A refused update
+    /// makes no op; its error comes back as the inner `Err`.
+    ///
+    /// # Errors
+    /// As [`update`](Self::update).
+    pub async fn try_update<F, E>(&self, f: F) -> Result<Result<Dot, E>, NodeError>
+    where
+        F: FnOnce(&mut T) -> Result<T::Op, E> + Send + 'static,
+        E: Send + 'static,
+    {
+        let refusal = Arc::new(std::sync::Mutex::new(None));
+        let slot = refusal.clone();
+        let f = move |t: &mut T| match f(t) {
+            Ok(op) => Some(op),
+            Err(e) => {
+                *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+                None
+            }
+        };
+        match self.ask(|reply| Command::Update { f: Box::new(f), reply }).await?? {
+            Some(dot) => Ok(Ok(dot)),
+            None => {
+                let e = refusal.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+                e.map(Err).ok_or(NodeError::Shutdown)
+            }
+        }
     }
 
     /// Reads the state through `f`.

@@ -404,8 +404,26 @@ impl<T: Crdt> Replica<T> {
     where
         F: FnOnce(&mut T) -> T::Op,
     {
+        match self.try_local_update(now, |t| Ok::<_, std::convert::Infallible>(f(t)))? {
+            Ok(done) => Ok(done),
+            Err(never) => match never {},
+        }
+    }
+
+    /// A local update that may be refused: `f` returns the op it made, or an error — and then
+    /// it MUST have left the state unchanged; no op is made and the error is handed back.
+    ///
+    /// # Errors
+    /// As [`local_update`](Self::local_update); the inner `Err` is `f`'s.
+    pub fn try_local_update<F, E>(&mut self, now: u64, f: F) -> Result<Result<(Dot, Vec<Output>), E>, ProtocolError>
+    where
+        F: FnOnce(&mut T) -> Result<T::Op, E>,
+    {
         self.now = now;
-        let op = f(&mut self.state);
+        let op = match f(&mut self.state) {
+            Ok(op) => op,
+            Err(e) => return Ok(Err(e)),
+        };
         let payload = Bytes::from(codec::to_vec(&op)?);
         let dot = Dot::new(self.id, self.vv.get(&self.id) + 1);
         let deps: Vec<Dot> =
@@ -431,7 +449,7 @@ impl<T: Crdt> Replica<T> {
             self.forward(&rec, None, false);
         }
         self.schedule(now);
-        Ok((dot, self.finish()))
+        Ok(Ok((dot, self.finish())))
     }
 
     /// Handles a message from peer `from`.
