@@ -198,8 +198,10 @@ pub async fn run(script_only: bool) -> Result<bool, AppError> {
         let _ = tokio::signal::ctrl_c().await;
         say("\nStopping…");
     }
-    for d in devices {
-        d.server.stop().await;
+    // Stop the three at once: each waits for its connections to close.
+    let stops: Vec<_> = devices.into_iter().map(|d| tokio::spawn(d.server.stop())).collect();
+    for s in stops {
+        let _ = s.await;
     }
     Ok(ok)
 }

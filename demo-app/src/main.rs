@@ -151,11 +151,14 @@ fn run(cli: Cli) -> Result<ExitCode, AppError> {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The demo pairs its devices while they run, so their first handshakes are refused as
+    // untrusted by design: keep its output to the story.
+    let quiet = if matches!(cli.command, Command::Demo { .. }) { "error" } else { "warn" };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CART_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CART_LOG").unwrap_or_else(|_| quiet.into()))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
