@@ -53,6 +53,5 @@ pub use types::pncounter::{PNCounter, PNCounterOp};
 
 /// The examples in the READMEs are compiled and run as doc tests.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -29,7 +29,7 @@ impl Device {
     }
 
     async fn cart(&self) -> Result<CartView, AppError> {
-        Ok(self.server.node.read(|c| view(c)).await?)
+        Ok(self.server.node.read(view).await?)
     }
 }
 
@@ -95,7 +95,7 @@ async fn converge(devices: &[Device]) -> Result<Duration, AppError> {
                 behind.join(", ")
             );
             let _ = std::io::stdout().flush();
-        } else if done || waited % 10 == 0 {
+        } else if done || waited.is_multiple_of(10) {
             println!("  … waiting for convergence: {:>4.1} s  ({})", start.elapsed().as_secs_f64(), behind.join(", "));
         }
         waited += 1;

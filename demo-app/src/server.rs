@@ -160,7 +160,7 @@ fn refuse(status: StatusCode, message: impl std::fmt::Display) -> Response {
 }
 
 async fn cart(State(s): State<AppState>) -> Response {
-    match s.node.read(|c| view(c)).await {
+    match s.node.read(view).await {
         Ok(v) => Json(v).into_response(),
         Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, e),
     }
@@ -265,7 +265,7 @@ struct PageState {
 }
 
 async fn page_state(node: &NodeHandle<Cart>) -> Option<String> {
-    let cart = node.read(|c| view(c)).await.ok()?;
+    let cart = node.read(view).await.ok()?;
     let status = status_view(node).await.ok()?;
     serde_json::to_string(&PageState { cart, status }).ok()
 }

@@ -26,3 +26,8 @@ pub mod protocol;
 pub mod sim;
 pub mod store;
 pub mod wire;
+
+/// The examples in the top-level README are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

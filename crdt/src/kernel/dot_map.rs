@@ -35,7 +35,8 @@ use crate::error::CausalityError;
 /// foldhash does not claim to resist an attacker who can measure our timings at length, but
 /// peers here are authenticated (the sync layer only talks to trusted nodes), the table's
 /// order is never observable (iteration follows the dense vector or key order, not buckets),
-/// and foldhash costs a few nanoseconds where SipHash costs tens on every add and update.
+/// and every add, update and merged key pays the hash: foldhash takes about 1 ns for a `u64`
+/// and 6 ns for an 8-byte string where std's SipHash takes about 19 and 26 (bench machine).
 ///
 /// ```
 /// use gossamer_crdt::kernel::{DotMap, DotSet};

@@ -14,7 +14,8 @@ use crate::kernel::{self, Causal, CausalStore, DotMap, DotSet, DotStore, forward
 /// Each add is a dot; a remove drops exactly the dots it observed. So an add concurrent with
 /// a remove survives it (add wins), removing an element never seen is a no-op that cannot
 /// block a later add, and removed elements leave nothing behind but their dots in the
-/// context. Nothing is deferred and replayed. Merge is one ordered pass over both sets.
+/// context. Nothing is deferred and replayed. Add, remove and `contains` are O(1) expected;
+/// merge is O(n + m) expected, in place.
 ///
 /// Duplicates are no-ops and ops commute in any order: a remove that arrives before the add
 /// it observed records the add's dot as seen, so the add stays dead when it arrives.

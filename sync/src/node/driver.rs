@@ -24,10 +24,12 @@ use crate::wire::{self, Envelope, Message};
 
 /// A local update: the op, or `None` when it was refused (the state is then unchanged).
 type UpdateFn<T> = Box<dyn FnOnce(&mut T) -> Option<<T as gossamer_crdt::CmRDT>::Op> + Send>;
+/// Where the driver answers an update: the dot of its op once durable (`None` if it changed nothing).
+type UpdateReply = oneshot::Sender<Result<Option<Dot>, NodeError>>;
 
 /// What a [`NodeHandle`] asks of the driver.
 pub(crate) enum Command<T: Crdt> {
-    Update { f: UpdateFn<T>, reply: oneshot::Sender<Result<Option<Dot>, NodeError>> },
+    Update { f: UpdateFn<T>, reply: UpdateReply },
     Read { f: Box<dyn FnOnce(&T) + Send> },
     Peers(oneshot::Sender<Vec<PeerSummary>>),
     Status(oneshot::Sender<NodeStatus>),
@@ -282,7 +284,7 @@ where
     ) -> Result<(), NodeError> {
         let now = self.clock.now_ms();
         let mut outputs = Vec::new();
-        let mut acks: Vec<(oneshot::Sender<Result<Option<Dot>, NodeError>>, Dot)> = Vec::new();
+        let mut acks: Vec<(UpdateReply, Dot)> = Vec::new();
         let mut persist = Vec::new();
         let mut after: Vec<oneshot::Sender<()>> = Vec::new();
         for cmd in batch {
