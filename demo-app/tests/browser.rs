@@ -213,6 +213,14 @@ impl Session<'_> {
         });
     }
 
+    /// Polls until the element `css` selects shows `want`.
+    fn text_is(&self, css: &str, want: &str) {
+        eventually(&format!("{css} shows {want}"), || {
+            let text = self.call("GET", &format!("/element/{}/text", self.find(css)?), None)?;
+            if text == want { Ok(()) } else { Err(text.to_string()) }
+        });
+    }
+
     fn wait_ready(&self) {
         eventually("the page received its first state", || {
             let ready = self.script("return document.body.dataset.ready === '1';")?;
@@ -299,6 +307,19 @@ fn clicks_on_one_page_show_on_the_other_replicas_page() {
     left.shows("A shows B's edits", &[("bread", "1"), ("eggs", "1")]);
     right.click(r#"tr[data-item="eggs"] button.dec"#);
     left.shows("A shows B's last eggs gone", &[("bread", "1")]);
+
+    // A's offline switch: B's edit waits, and arrives once A is back online.
+    left.click("#offline-toggle");
+    left.text_is("#net", "offline");
+    right.add("jam", 3);
+    right.shows("B shows its jam", &[("bread", "1"), ("jam", "3")]);
+    left.screenshot("browser-a-offline");
+    left.click("#offline-toggle");
+    left.text_is("#net", "online");
+    left.shows("A shows B's jam once online", &[("bread", "1"), ("jam", "3")]);
+    left.click(r#"tr[data-item="jam"] button.remove"#);
+    right.shows("B shows A's removal", &[("bread", "1")]);
+
     // The CLI on a served directory lands on both pages too.
     a.ok(&["note", "bread", "sourdough"]);
     eventually("B's page shows the note", || {
