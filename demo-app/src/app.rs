@@ -148,15 +148,13 @@ fn target(dir: &Path) -> Result<Target, AppError> {
         match LocalReplica::<Cart>::open(dir) {
             Ok(local) => return Ok(Target::Local(Box::new(local))),
             Err(NodeError::Locked { .. }) => {
-                if let Ok(bytes) = std::fs::read(dir.join(CONTROL_FILE))
-                    && let Ok(c) = serde_json::from_slice::<Control>(&bytes)
-                {
-                    return Ok(Target::Remote(c.http));
+                if let Some(http) = answering_server(dir) {
+                    return Ok(Target::Remote(http));
                 }
                 if std::time::Instant::now() > deadline {
                     return Err(AppError::Server {
                         dir: dir.to_owned(),
-                        reason: "the directory is locked but the server left no address".into(),
+                        reason: "the directory is in use, and no server answers on it".into(),
                     });
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -164,6 +162,15 @@ fn target(dir: &Path) -> Result<Target, AppError> {
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// The address in `serve.json`, if a server answers there. A killed server leaves the file
+/// behind, and another command holding the lock for a moment is not a server: both mean
+/// "wait for the lock", not "send the edit to a dead address".
+fn answering_server(dir: &Path) -> Option<SocketAddr> {
+    let bytes = std::fs::read(dir.join(CONTROL_FILE)).ok()?;
+    let control = serde_json::from_slice::<Control>(&bytes).ok()?;
+    TcpStream::connect_timeout(&control.http, Duration::from_millis(500)).ok().map(|_| control.http)
 }
 
 /// Applies an edit, offline or through the running server; returns the cart after it.

@@ -187,3 +187,23 @@ fn two_nodes_converge_through_cli_edits() {
     b.sees(&want);
     eventually("a agrees", || if a.list() == want { Ok(()) } else { Err(format!("{:?}", a.list())) });
 }
+
+/// Regression: after `cart serve` was killed its `serve.json` stays behind. Commands run at the
+/// same time on that directory then find it locked by each other, and must wait for the lock
+/// rather than send the edit to the dead server's address.
+#[test]
+fn concurrent_commands_after_a_killed_server_all_land() {
+    let mut a = Device::init("a");
+    a.ok(&["add", "milk"]);
+    a.serve();
+    a.kill();
+    assert!(a.data().join(CONTROL_FILE).exists(), "SIGKILL leaves serve.json behind");
+    let runs: Vec<common::Run> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..6).map(|_| s.spawn(|| a.run(&["inc", "milk"]))).collect();
+        workers.into_iter().map(|w| w.join().expect("a worker")).collect()
+    });
+    for r in &runs {
+        assert!(r.status.success(), "{r:?}");
+    }
+    assert_eq!(a.list(), cart(&[("milk", 7, "")]));
+}
