@@ -95,6 +95,24 @@ fn run_seed(seed: u64, s: &Scenario) -> Result<Coverage, String> {
         sim.join(leaver);
     }
     if sim.run_until_converged(120_000).is_none() {
+        if std::env::var("GOSSAMER_SIM_VERBOSE").is_ok() {
+            eprintln!("target {:?}", sim.target());
+            for i in 0..n {
+                match sim.replica(i) {
+                    Some(r) => eprintln!(
+                        "node {i} {:?}\n  version {:?}\n  floor {:?}\n  buffered {:?} log {:?}\n  peers {:?}\n  stats {:?}",
+                        sim.id(i),
+                        r.version(),
+                        r.floor(),
+                        r.buffered(),
+                        r.log_size(),
+                        r.peers(),
+                        r.stats()
+                    ),
+                    None => eprintln!("node {i} down"),
+                }
+            }
+        }
         sim.check()?;
         return Err(format!("seed {seed} ({s:?}): no convergence within 120 s of virtual time after healing"));
     }
@@ -186,6 +204,15 @@ fn random_workloads_under_faults_converge_seeds_1500_to_2000() {
 fn soak() {
     let n: u64 = std::env::var("GOSSAMER_SOAK_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
     run_range(1_000_000..1_000_000 + n);
+}
+
+/// Soak seed 1004506: both writers crashed and restarted, the late joiner had nothing, and
+/// no message or update was left to wake anyone: a restored replica did not schedule its
+/// first anti-entropy round until something arrived, so nobody ever did. Fixed by
+/// `Replica::next_deadline` being due at once before the first round is scheduled.
+#[test]
+fn regression_seed_1004506_idle_restarted_replicas_still_start_anti_entropy() {
+    run_seed(1_004_506, &scenario(1_004_506)).unwrap();
 }
 
 #[test]

@@ -75,6 +75,9 @@ fn compare(ours: &VClock, theirs: &VClock) -> (Vec<(ReplicaId, u64)>, bool) {
 
 /// How many recent push delays the grace estimate looks at.
 const PUSH_DELAY_SAMPLES: usize = 256;
+/// A peer that lacks at least this many ops may be served a snapshot instead, when the
+/// state encodes smaller than the ops would (a fresh replica joining a large state).
+const SNAPSHOT_MIN_MISSING_OPS: u64 = 1_024;
 
 /// A durable snapshot, as the store gives it back on restart.
 #[derive(Clone, Debug, PartialEq)]
@@ -196,6 +199,8 @@ pub struct Replica<T: Crdt> {
     push_delays: VecDeque<u64>,
     /// `(ops applied + snapshots merged, hash)` of the version vector when last hashed.
     vv_hash_cache: Option<(u64, u64)>,
+    /// `(ops applied + snapshots merged, encoded size)` of the state when last encoded.
+    state_size_cache: Option<(u64, usize)>,
     /// Chained anti-entropy exchanges left this round.
     chain_budget: u32,
     /// The members the push trees are laid over (reachable peers and us), sorted; rebuilt
@@ -238,6 +243,7 @@ impl<T: Crdt> Replica<T> {
             now: 0,
             push_delays: VecDeque::new(),
             vv_hash_cache: None,
+            state_size_cache: None,
             chain_budget: CHAIN_BUDGET,
             tree_view: Vec::new(),
             view_dirty: true,
@@ -349,9 +355,12 @@ impl<T: Crdt> Replica<T> {
         self.vv.clone()
     }
 
-    /// When the driver should next call [`handle_tick`](Self::handle_tick).
+    /// When the driver should next call [`handle_tick`](Self::handle_tick). A replica that has
+    /// not scheduled its first anti-entropy round yet (just created or restored, and idle) is
+    /// due at once (`Some(0)`): that first tick schedules the round, so an idle restarted
+    /// replica still pulls what it missed without waiting for a message or a local update.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.next_anti_entropy
+        Some(self.next_anti_entropy.unwrap_or(0))
     }
 
     // ---- membership -------------------------------------------------------------------------
@@ -780,12 +789,41 @@ impl<T: Crdt> Replica<T> {
             self.send_snapshot(now, to);
             return;
         }
+        if self.snapshot_is_smaller(ahead) {
+            self.send_snapshot(now, to);
+            return;
+        }
         let recent_after = now.saturating_sub(self.grace());
         let (ops, more) = self.log.missing(theirs, ahead, self.config.max_batch_bytes, recent_after);
         if !ops.is_empty() {
             self.stats.ops_pulled += ops.len() as u64;
             self.send(to, Message::Ops { ops, more });
         }
+    }
+
+    /// Whether a peer that lacks `ahead` is better served by a snapshot: it lacks many ops
+    /// and, at the log's average op size, they would take more bytes than the state. (A
+    /// fresh replica joining an OR-Set of 100,000 adds: 9 MB of ops against a 1.7 MB state.)
+    /// The state's size is re-measured only after it grew by an eighth in ops.
+    fn snapshot_is_smaller(&mut self, ahead: &[(ReplicaId, u64)]) -> bool {
+        let missing: u64 = ahead.iter().map(|(r, c)| self.vv.get(r).saturating_sub(*c)).sum();
+        let (log_ops, log_bytes) = (self.log.len() as u64, self.log.bytes() as u64);
+        if missing < SNAPSHOT_MIN_MISSING_OPS || log_ops == 0 {
+            return false;
+        }
+        let ops_bytes = missing.saturating_mul(log_bytes / log_ops);
+        let total = self.stats.applied + self.stats.snapshots_merged;
+        let state_bytes = match self.state_size_cache {
+            Some((at, size)) if total.saturating_sub(at) <= (at / 8).max(SNAPSHOT_MIN_MISSING_OPS) => size,
+            _ => match codec::to_vec(&self.state) {
+                Ok(s) => {
+                    self.state_size_cache = Some((total, s.len()));
+                    s.len()
+                }
+                Err(_) => return false,
+            },
+        };
+        (state_bytes as u64) < ops_bytes
     }
 
     // ---- snapshots --------------------------------------------------------------------------
