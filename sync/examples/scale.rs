@@ -6,6 +6,7 @@
 //! ```sh
 //! cargo run --release -p gossamer-sync --example scale            # everything
 //! cargo run --release -p gossamer-sync --example scale -- --quick  # N = 10, 100 only
+//! cargo run --release -p gossamer-sync --example scale -- --stress # the 1000 × 1000 stress run only
 //! ```
 //!
 //! Writes `target/scale/summary.csv`, `target/scale/rounds.csv` and
@@ -231,8 +232,10 @@ fn stress(n: usize, updates: usize, seed: u64, rows: &mut Vec<Row>) {
         (t, sim.metrics.clone(), sim.replica(0).map(|r| r.version().clone()))
     };
     let start = Instant::now();
+    let cpu_start = cpu_seconds();
     let first = run();
     let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds().zip(cpu_start).map(|(b, a)| b - a);
     let second = run();
     rows.push(Row {
         n,
@@ -240,6 +243,14 @@ fn stress(n: usize, updates: usize, seed: u64, rows: &mut Vec<Row>) {
         value: wall,
         note: format!("{updates} updates, 5% loss, 5% dup, reordering, partition"),
     });
+    if let Some(cpu) = cpu {
+        rows.push(Row {
+            n,
+            metric: "stress_cpu_seconds",
+            value: cpu,
+            note: "user + system CPU time of the same run (one thread): wall time less the machine's other load".into(),
+        });
+    }
     rows.push(Row {
         n,
         metric: "stress_reproducible",
@@ -325,7 +336,12 @@ fn plot(curves: &[(usize, Vec<f64>)], path: &std::path::Path) -> Result<(), Box<
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let quick = std::env::args().any(|a| a == "--quick");
-    let sizes: &[usize] = if quick { &[10, 100] } else { &[10, 100, 1000] };
+    let stress_only = std::env::args().any(|a| a == "--stress");
+    let sizes: &[usize] = match (quick, stress_only) {
+        (_, true) => &[],
+        (true, false) => &[10, 100],
+        (false, false) => &[10, 100, 1000],
+    };
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/scale");
     std::fs::create_dir_all(&out)?;
     let mut rows = Vec::new();
@@ -339,6 +355,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let (sn, su) = if quick { (100, 100) } else { (1000, 1000) };
     stress(sn, su, 1234, &mut rows);
+    if stress_only {
+        for r in &rows {
+            println!("{:>5}  {:<42} {:>12.3}  {}", r.n, r.metric, r.value, r.note);
+        }
+        return Ok(());
+    }
     catch_up(if quick { 10_000 } else { 100_000 }, 99, &mut rows);
 
     let mut summary = String::from("n,metric,value,note\n");
@@ -357,4 +379,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     plot(&curves, &out.join("spread.svg"))?;
     println!("wrote {}", out.display());
     Ok(())
+}
+
+/// User plus system CPU time of this process so far, from `/proc/self/stat` (Linux; clock
+/// ticks of 1/100 s, the value of `getconf CLK_TCK` on Linux x86-64 and arm64). `None`
+/// elsewhere.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces):
+    // state is field 3, utime field 14, stime field 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }
