@@ -282,3 +282,39 @@ async fn a_data_directory_serves_one_process_at_a_time() {
     let again = Node::builder(d.path()).spawn::<Cart>().await.unwrap();
     again.shutdown().await;
 }
+
+/// An op larger than a frame (frames of 64 KiB here, an item name of 100 KB) is acknowledged
+/// and reaches the other node inside a snapshot, in frame-sized chunks: it is never dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn op_larger_than_a_frame_reaches_the_peer_by_snapshot() {
+    let small = Config { max_frame_bytes: 64 << 10, ..config() };
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let started: Vec<(Runtime, NodeHandle<Cart>)> = dirs
+        .iter()
+        .map(|d| {
+            let (dir, config) = (d.path().to_owned(), small.clone());
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+                let node = rt.block_on(Node::builder(&dir).protocol(config).spawn::<Cart>()).unwrap();
+                (rt, node)
+            })
+            .join()
+            .unwrap()
+        })
+        .collect();
+    let (a, b) = (&started[0].1, &started[1].1);
+    trust_all(&[a, b]).await;
+    let big = "x".repeat(100_000);
+    inc(a, &big, 3).await;
+    inc(a, "milk", 1).await;
+    converge(&[a, b], &version(a).await).await;
+    assert_eq!(qty(b, &big).await, Some(3));
+    assert_eq!(qty(b, "milk").await, Some(1));
+    assert!(b.status().await.unwrap().stats.snapshots_merged >= 1);
+    for n in [a, b] {
+        n.shutdown().await;
+    }
+    for (rt, _) in started {
+        kill(rt);
+    }
+}
