@@ -16,7 +16,10 @@
 //!    joining it: bytes on the wire (UDP payload, counted by a relay both nodes talk
 //!    through) against the encoded state. Twice: with the ops in A's log (the default
 //!    `compaction_threshold` keeps 100,000 ops), and after A compacted them into a snapshot
-//!    (a small threshold; A has no peer then, so every op is stable).
+//!    (a small threshold; A has no peer then, so every op is stable). The table's "path
+//!    taken" says how B caught up: A serves a peer that lacks many ops a snapshot when the
+//!    state encodes smaller than the ops (here 1.7 MB against 9 MB), so both go by snapshot
+//!    now; the ops path was measured before that change (`sync/BENCHMARKS.md`).
 //! 5. **catch-up memory**: the joining node of 4 runs in a child process (this binary again),
 //!    which reports its resident memory before and its peak after (`/proc/self/status`
 //!    VmRSS, VmHWM, with the peak reset through `/proc/self/clear_refs` just before it joins),
