@@ -429,12 +429,17 @@ impl<T: Crdt> Replica<T> {
         F: FnOnce(&mut T) -> Result<T::Op, E>,
     {
         self.now = now;
+        // A peer may have claimed our dot counter up to u64::MAX (a forged digest or snapshot):
+        // there is no next dot, so refuse before the state changes instead of overflowing.
+        let Some(next) = self.vv.get(&self.id).checked_add(1) else {
+            return Err(ProtocolError::Restore(format!("replica {}: its dot counter is exhausted", self.id)));
+        };
         let op = match f(&mut self.state) {
             Ok(op) => op,
             Err(e) => return Ok(Err(e)),
         };
         let payload = Bytes::from(codec::to_vec(&op)?);
-        let dot = Dot::new(self.id, self.vv.get(&self.id) + 1);
+        let dot = Dot::new(self.id, next);
         let deps: Vec<Dot> =
             self.frontier.iter().filter(|(r, _)| **r != self.id).map(|(r, c)| Dot::new(*r, *c)).collect();
         // Our new op depends on everything we delivered: it alone is the frontier now.
