@@ -343,6 +343,8 @@ impl Harness {
                 });
                 match result {
                     Ok((_, out)) => self.check(to, out),
+                    // Forged input may have claimed this replica's dots up to u64::MAX.
+                    Err(_) if self.forged => {}
                     Err(e) => panic!("replica {to}: a local update failed: {e}"),
                 }
             }

@@ -101,6 +101,16 @@ fn regression_protocol_session_id_reused() {
     regression("protocol_messages", "session-id-reused");
 }
 
+/// Found by `protocol_messages` (second ASan campaign, after 58,484 runs): made-up input from an
+/// impostor (a snapshot's vector can claim any counter) takes a replica's own entry of its
+/// version vector to `u64::MAX`, and its next local update computed `vv[self] + 1` — an overflow panic (with overflow checks; a wrapped dot
+/// 0 without). Fixed in `sync/src/protocol/replica.rs`: `try_local_update` refuses with an error
+/// before changing the state when the counter is exhausted.
+#[test]
+fn regression_protocol_own_dot_counter_exhausted() {
+    regression("protocol_messages", "own-dot-counter-exhausted");
+}
+
 /// Every known bug's input is present and still panics: once one does not, the bug is fixed
 /// and its input should leave [`KNOWN_BUGS`] to be replayed as a regression.
 #[test]
