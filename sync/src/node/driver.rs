@@ -445,6 +445,10 @@ where
                     });
                     *next = now + b.next_delay().as_millis() as u64;
                 }
+                // Offline: frames and datagrams still in flight from connections closed by
+                // `set_offline` are dropped, so nothing crosses the switch (anti-entropy brings
+                // them again once back online).
+                NetEvent::Frame { .. } | NetEvent::Datagram { .. } if self.offline.load(Ordering::SeqCst) => {}
                 NetEvent::Frame { node, id, payload } => match wire::decode(&payload, self.max_frame) {
                     Ok(env) => outputs.extend(self.replica.handle_message(now, node.replica_id(), env.body)),
                     Err(e) => {
