@@ -221,6 +221,7 @@ impl CausalContext {
     }
 
     /// [`next_dot`](Self::next_dot), also returning the dot in local form.
+    #[inline]
     pub(crate) fn next_local_dot(&mut self, replica: ReplicaId) -> (Dot, LocalDot) {
         let i = self.intern(replica);
         let e = &mut self.entries[i.get()];
@@ -319,10 +320,17 @@ impl CausalContext {
     }
 
     /// The index of `replica`, adding it to the table when new.
+    #[inline]
     pub(crate) fn intern(&mut self, replica: ReplicaId) -> ReplicaIdx {
-        if let Some(i) = self.lookup(&replica) {
-            return ReplicaIdx(i);
+        match self.lookup(&replica) {
+            Some(i) => ReplicaIdx(i),
+            None => self.intern_new(replica),
         }
+    }
+
+    /// [`intern`](Self::intern)'s slow path, kept out of line so the lookup inlines.
+    #[cold]
+    fn intern_new(&mut self, replica: ReplicaId) -> ReplicaIdx {
         let i = u32::try_from(self.entries.len()).expect("fewer than 2^32 replicas");
         self.entries.push(Entry { id: replica, ..Entry::default() });
         match &mut self.index {

@@ -105,8 +105,20 @@ struct Run<V> {
 
 impl<V> Run<V> {
     /// Adds `counter ↦ v` unless the counter is present (then returns false): a push when
-    /// it sorts last.
+    /// it sorts last and fits, inlined; everything else out of line.
+    #[inline]
     fn insert(&mut self, counter: u64, v: V) -> bool {
+        let sorts_last = self.entries.last().is_none_or(|&(last, _)| last < counter);
+        if sorts_last && self.entries.len() < self.entries.capacity() {
+            self.entries.push((counter, v));
+            true
+        } else {
+            self.insert_slow(counter, v)
+        }
+    }
+
+    #[cold]
+    fn insert_slow(&mut self, counter: u64, v: V) -> bool {
         match self.entries.last() {
             Some(&(last, _)) if last >= counter => match self.entries.binary_search_by_key(&counter, |(c, _)| *c) {
                 Ok(_) => false,
@@ -116,12 +128,10 @@ impl<V> Run<V> {
                 }
             },
             _ => {
-                if self.entries.len() == self.entries.capacity() {
-                    // Grow by at least 8: a counter's run gets one entry per change, and the
-                    // 1 → 4 → 8 → 16 steps of a plain push (from a clone's exact capacity)
-                    // would reallocate three times in its first ten changes.
-                    self.entries.reserve(self.entries.len().max(8));
-                }
+                // Grow by at least 8: a counter's run gets one entry per change, and the
+                // 1 → 4 → 8 → 16 steps of a plain push (from a clone's exact capacity)
+                // would reallocate three times in its first ten changes.
+                self.entries.reserve(self.entries.len().max(8));
                 self.entries.push((counter, v));
                 true
             }
@@ -181,26 +191,33 @@ impl<V> DotFun<V> {
         Counted { inner, left: self.len() }
     }
 
-    /// The run of `replica`, created (in order) when absent.
+    /// The run of `replica`, created (in order) when absent. The single-writer case inlines.
+    #[inline]
     fn run_mut(&mut self, replica: ReplicaIdx) -> &mut Run<V> {
+        if !matches!(&self.runs, Runs::One(r) if r.replica == replica) {
+            return self.run_mut_slow(replica);
+        }
+        &mut self.runs.as_mut_slice()[0]
+    }
+
+    fn run_mut_slow(&mut self, replica: ReplicaIdx) -> &mut Run<V> {
         // Runs are few (one per replica that wrote here): a scan from the end, where the
         // runs of replicas that joined later sit, finds the writer quickly.
-        let i = match &self.runs {
-            Runs::One(r) if r.replica == replica => 0,
-            runs => match runs.as_slice().iter().rposition(|r| r.replica <= replica) {
-                Some(i) if runs.as_slice()[i].replica == replica => i,
-                found => {
-                    let i = found.map_or(0, |i| i + 1);
-                    self.runs.insert(i, Run { replica, entries: Vec::new() });
-                    i
-                }
-            },
+        let runs = self.runs.as_slice();
+        let i = match runs.iter().rposition(|r| r.replica <= replica) {
+            Some(i) if runs[i].replica == replica => i,
+            found => {
+                let i = found.map_or(0, |i| i + 1);
+                self.runs.insert(i, Run { replica, entries: Vec::new() });
+                i
+            }
         };
         &mut self.runs.as_mut_slice()[i]
     }
 
     /// Adds the write `d ↦ v`; a dot already present keeps its value (then returns false).
     /// O(1) amortized when `d` is its replica's highest live dot, as every local write is.
+    #[inline]
     pub(crate) fn insert(&mut self, d: LocalDot, v: V) -> bool {
         self.run_mut(d.replica).insert(d.counter, v)
     }
