@@ -318,3 +318,52 @@ async fn op_larger_than_a_frame_reaches_the_peer_by_snapshot() {
         kill(rt);
     }
 }
+
+/// A writer faster than the link: a burst of updates whose pushes are many times the
+/// connection's outgoing queue (frames of 64 KiB: a 128 KiB queue; 400 ops of ~8 KB). The
+/// pushes that do not fit wait for the queue to drain instead of being dropped, so the other
+/// node gets every op by push: with a 60 s push grace, anti-entropy could not have brought
+/// a dropped one within the test's bound, and nothing is pulled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_larger_than_the_send_queue_arrives_by_push() {
+    let cfg = Config { max_frame_bytes: 64 << 10, push_grace_ms: 60_000, ..config() };
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let started: Vec<(Runtime, NodeHandle<Cart>)> = dirs
+        .iter()
+        .map(|d| {
+            let (dir, config) = (d.path().to_owned(), cfg.clone());
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+                let node = rt.block_on(Node::builder(&dir).protocol(config).spawn::<Cart>()).unwrap();
+                (rt, node)
+            })
+            .join()
+            .unwrap()
+        })
+        .collect();
+    let (a, b) = (&started[0].1, &started[1].1);
+    trust_all(&[a, b]).await;
+    inc(a, "milk", 1).await;
+    converge(&[a, b], &version(a).await).await;
+
+    let burst: Vec<_> = (0..400)
+        .map(|i| {
+            let a = a.clone();
+            tokio::spawn(async move { inc(&a, &format!("{i:04}{}", "x".repeat(8_000)), 1).await })
+        })
+        .collect();
+    for t in burst {
+        t.await.unwrap();
+    }
+    converge(&[a, b], &version(a).await).await;
+    assert_eq!(b.read(|c| c.len()).await.unwrap(), 401);
+    let stats = b.status().await.unwrap().stats;
+    assert_eq!(stats.pulled_new, 0, "{stats:?}");
+    assert!(stats.received_new >= 400, "{stats:?}");
+    for n in [a, b] {
+        n.shutdown().await;
+    }
+    for (rt, _) in started {
+        kill(rt);
+    }
+}

@@ -3,7 +3,7 @@
 //! around the replicated state.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,8 +50,21 @@ enum Persist {
 struct Conn {
     id: u64,
     conn: PeerConnection,
-    frames: mpsc::Sender<Vec<u8>>,
+    outbox: transport::Outbox,
+    /// Pushed ops waiting for room in `outbox`, oldest first, and their size as counted for
+    /// the push bound. Their payloads are shared with the op log (`Bytes`), not copied.
+    deferred: VecDeque<wire::OpRecord>,
+    deferred_bytes: usize,
 }
+
+/// Most pushed ops held for one peer while its connection's queue is full, in count and in
+/// payload bytes. A writer faster than the link waits here instead of losing its pushes to
+/// anti-entropy, which would fetch them a grace period later; beyond either bound, pushes
+/// are dropped and anti-entropy covers them. The payloads are shared with the op log, which
+/// keeps every op until all peers have it anyway, so these bound how much backlog is worth
+/// pushing rather than memory: what they add is one record header (~100 B) per op.
+const MAX_DEFERRED_OPS: usize = 65_536;
+const MAX_DEFERRED_BYTES: usize = 256 << 20;
 
 /// Most frames queued for a peer while it is being dialled; beyond, they are dropped
 /// (anti-entropy brings whatever they carried).
@@ -462,6 +475,11 @@ where
                     }
                     self.drain_membership(now);
                 }
+                NetEvent::Drained { node, id } => {
+                    if self.conns.get(&node).is_some_and(|c| c.id == id) {
+                        self.flush_deferred(node);
+                    }
+                }
                 NetEvent::Closed { node, id, reason } => {
                     tracing::debug!(%node, %reason, "connection closed");
                     if self.conns.get(&node).is_some_and(|c| c.id == id) {
@@ -481,11 +499,12 @@ where
         }
         self.next_conn += 1;
         let id = self.next_conn;
-        let frames = transport::start(conn.clone(), id, self.max_frame, self.net_tx.clone());
+        let outbox = transport::start(conn.clone(), id, self.max_frame, self.net_tx.clone());
         for f in self.dialing.remove(&node).unwrap_or_default() {
-            let _ = frames.try_send(f);
+            let _ = outbox.try_send(f);
         }
-        if let Some(old) = self.conns.insert(node, Conn { id, conn: conn.clone(), frames }) {
+        let c = Conn { id, conn: conn.clone(), outbox, deferred: VecDeque::new(), deferred_bytes: 0 };
+        if let Some(old) = self.conns.insert(node, c) {
             // Both sides dialled at once: keep the newer, let the older drain and close.
             let stale = old.conn;
             tokio::spawn(async move {
@@ -541,8 +560,8 @@ where
             return;
         }
         if let Some(c) = self.conns.get(&node) {
-            if c.frames.try_send(frame).is_err() {
-                tracing::debug!(%node, "send queue full: message dropped (anti-entropy will cover it)");
+            if let Err(full) = c.outbox.try_send(frame) {
+                tracing::debug!(%node, %full, "message dropped (anti-entropy will cover it)");
             }
             return;
         }
@@ -629,6 +648,11 @@ where
             }
         }
         self.drain_membership(now);
+        // A fallback: `Drained` normally flushes held pushes as soon as there is room.
+        let waiting: Vec<NodeId> = self.conns.iter().filter(|(_, c)| !c.deferred.is_empty()).map(|(n, _)| *n).collect();
+        for node in waiting {
+            self.flush_deferred(node);
+        }
         let outputs = self.replica.handle_tick(now);
         self.carry_out(outputs, Vec::new()).await
     }
@@ -701,6 +725,13 @@ where
 
     fn send_message(&mut self, to: ReplicaId, msg: Message) {
         let Some(node) = self.node_of(&to) else { return };
+        let msg = match msg {
+            Message::Push { ops } if !self.offline.load(Ordering::SeqCst) && self.conns.contains_key(&node) => {
+                self.push(node, ops);
+                return;
+            }
+            other => other,
+        };
         let payload = match wire::encode(&Envelope::new(msg)) {
             Ok(p) => p,
             Err(e) => {
@@ -713,6 +744,78 @@ where
             return;
         }
         self.send_frame(node, payload);
+    }
+}
+
+impl<T: Crdt + Send + Sync + 'static> Driver<T>
+where
+    T::Op: Send,
+{
+    /// Pushes `ops` to connected `node` behind the ops already held for it, so a peer sees a
+    /// writer's pushes in order.
+    fn push(&mut self, node: NodeId, ops: Vec<wire::OpRecord>) {
+        let Some(c) = self.conns.get_mut(&node) else { return };
+        let mut dropped = 0usize;
+        for rec in ops {
+            let size = push_size(&rec);
+            let full = c.deferred.len() >= MAX_DEFERRED_OPS || c.deferred_bytes + size > MAX_DEFERRED_BYTES;
+            if full && !c.deferred.is_empty() {
+                dropped += 1;
+                continue;
+            }
+            c.deferred_bytes += size;
+            c.deferred.push_back(rec);
+        }
+        if dropped > 0 {
+            tracing::debug!(%node, dropped, "peer's push backlog full: pushes dropped (anti-entropy will cover them)");
+        }
+        self.flush_deferred(node);
+    }
+
+    /// Sends `node` the ops held for it, a push of up to `max_push_bytes` at a time, while its
+    /// connection's queue has room; when it has none, asks to hear when it drains.
+    fn flush_deferred(&mut self, node: NodeId) {
+        let max = self.max_push_bytes;
+        let Some(c) = self.conns.get_mut(&node) else { return };
+        while !c.deferred.is_empty() {
+            let (mut n, mut size) = (0, 0);
+            for rec in &c.deferred {
+                let s = push_size(rec);
+                if n > 0 && size + s > max {
+                    break;
+                }
+                size += s;
+                n += 1;
+            }
+            if !c.outbox.has_room(size) {
+                if c.outbox.notify_when_drained() {
+                    continue;
+                }
+                return;
+            }
+            let env = Envelope::new(Message::Push { ops: c.deferred.drain(..n).collect() });
+            c.deferred_bytes -= size;
+            let payload = match wire::encode(&env) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(%e, "cannot encode a push");
+                    continue;
+                }
+            };
+            if let Err(full) = c.outbox.try_send(payload) {
+                // The estimate was short of the encoding: hold the ops again, wait for room.
+                if let Message::Push { ops } = env.body {
+                    c.deferred_bytes += size;
+                    for rec in ops.into_iter().rev() {
+                        c.deferred.push_front(rec);
+                    }
+                }
+                tracing::trace!(%node, %full, "push waits for room");
+                if !c.outbox.notify_when_drained() {
+                    return;
+                }
+            }
+        }
     }
 }
 

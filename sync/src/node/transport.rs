@@ -2,7 +2,7 @@
 //! else. Every decision (whom to dial, what to send, when to close) is the driver's.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -22,14 +22,14 @@ pub(crate) enum NetEvent {
     Datagram { node: NodeId, bytes: Bytes },
     /// Connection `id` closed (or broke the framing and was closed).
     Closed { node: NodeId, id: u64, reason: String },
+    /// Connection `id`'s outgoing queue drained to half its limit after the driver asked to
+    /// hear of it ([`Outbox::notify_when_drained`]).
+    Drained { node: NodeId, id: u64 },
 }
 
-/// Frames the driver may hand a connection's queue before it refuses more (`try_send`).
-const QUEUED_FRAMES: usize = 1024;
-
 /// Bytes of outgoing frames one connection may hold while its peer does not read: two
-/// maximum frames. A frame that would go over is dropped (anti-entropy sends whatever it
-/// carried again); one frame is always accepted when nothing is queued.
+/// maximum frames. A frame that would go over is refused ([`Outbox::try_send`]); one frame
+/// is always accepted when nothing is queued.
 pub(crate) fn max_queued_bytes(max_frame: usize) -> usize {
     max_frame.saturating_mul(2)
 }
@@ -46,58 +46,40 @@ pub(crate) struct QueueFull {
 
 /// Admits a frame of `len` bytes to a queue holding `queued` bytes, or says why not.
 fn admit(queued: &AtomicUsize, len: usize, limit: usize) -> Result<(), QueueFull> {
-    let mut current = queued.load(Ordering::Acquire);
+    let mut current = queued.load(Ordering::SeqCst);
     loop {
         if current > 0 && current.saturating_add(len) > limit {
             return Err(QueueFull { queued: current, len, limit });
         }
-        match queued.compare_exchange_weak(current, current + len, Ordering::AcqRel, Ordering::Acquire) {
+        match queued.compare_exchange_weak(current, current + len, Ordering::SeqCst, Ordering::SeqCst) {
             Ok(_) => return Ok(()),
             Err(now) => current = now,
         }
     }
 }
 
-/// Starts the tasks of one authenticated connection and returns the sender of its outgoing
-/// frames. Outgoing frames travel on one unidirectional stream, in order; incoming ones on
-/// whatever unidirectional streams the peer opens. A frame that breaks the framing (too
-/// long, truncated) closes this connection only.
+/// Starts the tasks of one authenticated connection and returns its [`Outbox`]. Outgoing
+/// frames travel on one unidirectional stream, in order; incoming ones on whatever
+/// unidirectional streams the peer opens. A frame that breaks the framing (too long,
+/// truncated) closes this connection only.
 ///
-/// What waits for a peer that does not read is bounded in bytes, not only in frames: a peer
-/// that asks for everything (stale digests) and never reads the answers would otherwise pin
-/// `QUEUED_FRAMES` answers of up to a batch each — hundreds of MiB. A pump moves frames from
-/// the driver's queue to the writer's as long as the writer's holds at most
-/// [`max_queued_bytes`]; beyond, it drops them ([`QueueFull`], logged).
-pub(crate) fn start(
-    conn: PeerConnection,
-    id: u64,
-    max_frame: usize,
-    events: mpsc::Sender<NetEvent>,
-) -> mpsc::Sender<Vec<u8>> {
+/// What waits for a peer that does not read is bounded in bytes: a peer that asks for
+/// everything (stale digests) and never reads the answers would otherwise pin answers of up
+/// to a batch each without limit. The outbox refuses frames beyond [`max_queued_bytes`]
+/// ([`QueueFull`]); the driver drops them or, for pushes, holds their ops (bounded) until
+/// the queue drains ([`NetEvent::Drained`]).
+pub(crate) fn start(conn: PeerConnection, id: u64, max_frame: usize, events: mpsc::Sender<NetEvent>) -> Outbox {
     let node = conn.peer().node_id();
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUED_FRAMES);
-    // Unbounded in frames, bounded in bytes by `admit`.
     let (write_tx, mut write_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let limit = max_queued_bytes(max_frame);
+    let outbox = Outbox {
+        tx: write_tx,
+        queued: Arc::new(AtomicUsize::new(0)),
+        limit: max_queued_bytes(max_frame),
+        wanted: Arc::new(AtomicBool::new(false)),
+    };
+    let (queued, wanted, limit) = (outbox.queued.clone(), outbox.wanted.clone(), outbox.limit);
+    let drained_events = events.clone();
 
-    // Pump: never waits on the peer, so the driver's queue stays short.
-    let pump_queued = queued.clone();
-    tokio::spawn(async move {
-        let mut dropped: u64 = 0;
-        while let Some(payload) = rx.recv().await {
-            if let Err(full) = admit(&pump_queued, payload.len(), limit) {
-                dropped += 1;
-                tracing::debug!(%node, %full, dropped, "peer not reading: frame dropped (anti-entropy will cover it)");
-                continue;
-            }
-            if write_tx.send(payload).is_err() {
-                return;
-            }
-        }
-    });
-
-    // Writer: one stream, frames in order.
     let writer_conn = conn.clone();
     tokio::spawn(async move {
         let mut stream = match writer_conn.connection().open_uni().await {
@@ -109,7 +91,12 @@ pub(crate) fn start(
         };
         while let Some(payload) = write_rx.recv().await {
             let result = net::write_frame(&mut stream, &payload).await;
-            queued.fetch_sub(payload.len(), Ordering::AcqRel);
+            let left = queued.fetch_sub(payload.len(), Ordering::SeqCst) - payload.len();
+            // SeqCst pairs with `notify_when_drained`: the driver sets the flag, then reads the
+            // count; we lower the count, then read the flag. One of us sees the other.
+            if left <= limit / 2 && wanted.swap(false, Ordering::SeqCst) {
+                let _ = drained_events.send(NetEvent::Drained { node, id }).await;
+            }
             if let Err(e) = result {
                 tracing::debug!(%node, %e, "write failed");
                 writer_conn.close(CloseCode::Done, "write failed");
@@ -164,7 +151,50 @@ pub(crate) fn start(
             }
         }
     });
-    tx
+    outbox
+}
+
+/// The driver's end of a connection's outgoing queue: frames wait here, bounded in bytes,
+/// until the writer task has written them to the connection's stream.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    /// Bytes handed over and not yet written.
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+    /// The driver waits for [`NetEvent::Drained`].
+    wanted: Arc<AtomicBool>,
+}
+
+impl Outbox {
+    /// Queues `frame` unless that would take the queue over its byte limit (one frame is
+    /// always taken when nothing is queued). The driver is the only sender, so the check is
+    /// exact. A closed connection takes the frame and drops it: its `Closed` event follows.
+    pub(crate) fn try_send(&self, frame: Vec<u8>) -> Result<(), QueueFull> {
+        let len = frame.len();
+        admit(&self.queued, len, self.limit)?;
+        if self.tx.send(frame).is_err() {
+            self.queued.fetch_sub(len, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// Whether a frame of `len` bytes would be taken now.
+    pub(crate) fn has_room(&self, len: usize) -> bool {
+        let queued = self.queued.load(Ordering::SeqCst);
+        queued == 0 || queued.saturating_add(len) <= self.limit
+    }
+
+    /// Asks for a [`NetEvent::Drained`] once the queue is down to half its limit. Returns
+    /// true instead (and asks nothing) when it already is.
+    pub(crate) fn notify_when_drained(&self) -> bool {
+        self.wanted.store(true, Ordering::SeqCst);
+        if self.queued.load(Ordering::SeqCst) <= self.limit / 2 {
+            self.wanted.store(false, Ordering::SeqCst);
+            return true;
+        }
+        false
+    }
 }
 
 #[cfg(test)]
