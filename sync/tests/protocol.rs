@@ -1191,6 +1191,21 @@ fn misbehaved(outputs: &[Output]) -> Vec<String> {
         .collect()
 }
 
+/// A snapshot from a peer may claim any counter, ours included: once it claims our last
+/// dot, a local update is refused with its own error and changes nothing (found by fuzzing:
+/// it used to overflow).
+#[test]
+fn local_update_after_a_forged_claim_of_our_last_dot_is_refused() {
+    let mut rs = mesh(2, &Config::default());
+    let state = codec::to_vec(&Cart::new()).unwrap();
+    rs[1].handle_message(1, A, chunk(0, true, Some(vv(&[(B, u64::MAX)])), &state));
+    assert_eq!(rs[1].version().get(&B), u64::MAX);
+    let err = rs[1].local_update(2, |c| c.update("milk".to_string(), |q| q.inc(B, 1))).unwrap_err();
+    assert_eq!(err, ProtocolError::DotsExhausted { replica: B.to_string() });
+    assert_eq!(rs[1].state(), &Cart::new(), "the state is unchanged");
+    assert_eq!(rs[1].version().get(&B), u64::MAX);
+}
+
 #[test]
 fn malformed_snapshot_is_reported_and_the_replica_keeps_working() {
     let config = Config { max_snapshot_bytes: 64, ..Config::default() };

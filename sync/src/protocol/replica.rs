@@ -409,6 +409,8 @@ impl<T: Crdt> Replica<T> {
     /// # Errors
     /// [`ProtocolError::Encode`] when the op cannot be encoded. The op's type must always
     /// encode: a failure here means the local state has changed but the op is not replicated.
+    /// [`ProtocolError::DotsExhausted`] (state unchanged) when a peer's forged input claimed
+    /// our last dot.
     pub fn local_update<F>(&mut self, now: u64, f: F) -> Result<(Dot, Vec<Output>), ProtocolError>
     where
         F: FnOnce(&mut T) -> T::Op,
@@ -423,16 +425,17 @@ impl<T: Crdt> Replica<T> {
     /// it MUST have left the state unchanged; no op is made and the error is handed back.
     ///
     /// # Errors
-    /// As [`local_update`](Self::local_update); the inner `Err` is `f`'s.
+    /// As [`local_update`](Self::local_update), and [`ProtocolError::DotsExhausted`] when
+    /// our dot counter is at `u64::MAX`; the inner `Err` is `f`'s.
     pub fn try_local_update<F, E>(&mut self, now: u64, f: F) -> Result<Result<(Dot, Vec<Output>), E>, ProtocolError>
     where
         F: FnOnce(&mut T) -> Result<T::Op, E>,
     {
         self.now = now;
-        // A peer may have claimed our dot counter up to u64::MAX (a forged digest or snapshot):
+        // A peer may have claimed our dot counter up to u64::MAX (a forged op or snapshot):
         // there is no next dot, so refuse before the state changes instead of overflowing.
         let Some(next) = self.vv.get(&self.id).checked_add(1) else {
-            return Err(ProtocolError::Restore(format!("replica {}: its dot counter is exhausted", self.id)));
+            return Err(ProtocolError::DotsExhausted { replica: self.id.to_string() });
         };
         let op = match f(&mut self.state) {
             Ok(op) => op,
