@@ -40,6 +40,33 @@ fn start(dir: &Path) -> (Runtime, NodeHandle<Cart>) {
     start_at(dir, "127.0.0.1:0".parse().unwrap()).unwrap()
 }
 
+/// One node per directory, each in a runtime of its own, with the protocol configuration
+/// `config`.
+fn start_with(dirs: &[tempfile::TempDir], config: &Config) -> Vec<(Runtime, NodeHandle<Cart>)> {
+    dirs.iter()
+        .map(|d| {
+            let (dir, config) = (d.path().to_owned(), config.clone());
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+                let node = rt.block_on(Node::builder(&dir).protocol(config).spawn::<Cart>()).unwrap();
+                (rt, node)
+            })
+            .join()
+            .unwrap()
+        })
+        .collect()
+}
+
+/// Shuts every node down, then drops its runtime.
+async fn stop_all(started: Vec<(Runtime, NodeHandle<Cart>)>) {
+    for (_, n) in &started {
+        n.shutdown().await;
+    }
+    for (rt, _) in started {
+        kill(rt);
+    }
+}
+
 /// Drops a runtime from a plain thread (tokio refuses to drop one inside another).
 fn kill(rt: Runtime) {
     std::thread::spawn(move || rt.shutdown_background()).join().unwrap();
@@ -289,19 +316,7 @@ async fn a_data_directory_serves_one_process_at_a_time() {
 async fn op_larger_than_a_frame_reaches_the_peer_by_snapshot() {
     let small = Config { max_frame_bytes: 64 << 10, ..config() };
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let started: Vec<(Runtime, NodeHandle<Cart>)> = dirs
-        .iter()
-        .map(|d| {
-            let (dir, config) = (d.path().to_owned(), small.clone());
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-                let node = rt.block_on(Node::builder(&dir).protocol(config).spawn::<Cart>()).unwrap();
-                (rt, node)
-            })
-            .join()
-            .unwrap()
-        })
-        .collect();
+    let started = start_with(&dirs, &small);
     let (a, b) = (&started[0].1, &started[1].1);
     trust_all(&[a, b]).await;
     let big = "x".repeat(100_000);
@@ -311,12 +326,7 @@ async fn op_larger_than_a_frame_reaches_the_peer_by_snapshot() {
     assert_eq!(qty(b, &big).await, Some(3));
     assert_eq!(qty(b, "milk").await, Some(1));
     assert!(b.status().await.unwrap().stats.snapshots_merged >= 1);
-    for n in [a, b] {
-        n.shutdown().await;
-    }
-    for (rt, _) in started {
-        kill(rt);
-    }
+    stop_all(started).await;
 }
 
 /// A writer faster than the link: a burst of updates whose pushes are many times the
@@ -328,19 +338,7 @@ async fn op_larger_than_a_frame_reaches_the_peer_by_snapshot() {
 async fn a_burst_larger_than_the_send_queue_arrives_by_push() {
     let cfg = Config { max_frame_bytes: 64 << 10, push_grace_ms: 60_000, ..config() };
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let started: Vec<(Runtime, NodeHandle<Cart>)> = dirs
-        .iter()
-        .map(|d| {
-            let (dir, config) = (d.path().to_owned(), cfg.clone());
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-                let node = rt.block_on(Node::builder(&dir).protocol(config).spawn::<Cart>()).unwrap();
-                (rt, node)
-            })
-            .join()
-            .unwrap()
-        })
-        .collect();
+    let started = start_with(&dirs, &cfg);
     let (a, b) = (&started[0].1, &started[1].1);
     trust_all(&[a, b]).await;
     inc(a, "milk", 1).await;
@@ -360,10 +358,5 @@ async fn a_burst_larger_than_the_send_queue_arrives_by_push() {
     let stats = b.status().await.unwrap().stats;
     assert_eq!(stats.pulled_new, 0, "{stats:?}");
     assert!(stats.received_new >= 400, "{stats:?}");
-    for n in [a, b] {
-        n.shutdown().await;
-    }
-    for (rt, _) in started {
-        kill(rt);
-    }
+    stop_all(started).await;
 }
