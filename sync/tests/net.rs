@@ -33,7 +33,8 @@ fn endpoint(trusted: &[NodeId]) -> Endpoint {
 
 fn endpoint_at(addr: SocketAddr, trusted: &[NodeId]) -> Endpoint {
     let trust: TrustList = trusted.iter().copied().collect();
-    Endpoint::bind(Identity::generate().unwrap(), trust, addr).unwrap()
+    // These tests talk over bidi streams, which a node's endpoint refuses by default.
+    Endpoint::builder(Identity::generate().unwrap(), trust).max_incoming_bidi_streams(4).bind(addr).unwrap()
 }
 
 /// Accepts one connection attempt on `server` and runs its handshake in a task.
@@ -386,4 +387,27 @@ fn damaged_identity_files_are_typed_errors() {
     std::fs::write(dir.path().join(KEY_FILE), "-----BEGIN PRIVATE KEY-----\ngarbage\n").unwrap();
     let err = Identity::load(dir.path()).unwrap_err();
     assert!(matches!(err, NetError::IdentityMalformed { ref path, .. } if path.ends_with(KEY_FILE)), "{err:?}");
+}
+
+/// A peer may hold only a few streams open to a node's endpoint: unidirectional ones up to
+/// the default limit, bidirectional ones not at all (quinn's default would be 100 of each,
+/// every one with its own receive window).
+#[tokio::test]
+async fn a_peer_cannot_open_more_streams_than_the_endpoint_allows() {
+    let server = Endpoint::bind(Identity::generate().unwrap(), TrustList::new(), loopback()).unwrap();
+    let client = endpoint(&[server.node_id()]);
+    server.trust().add(client.node_id());
+    let accepted = accept_one(&server);
+    let to_server = client.connect(server.local_addr().unwrap(), server.node_id()).await.unwrap();
+    let _to_client = accepted.await.unwrap().unwrap();
+    let quick = Duration::from_millis(300);
+
+    let mut open = Vec::new();
+    for _ in 0..gossamer_sync::net::DEFAULT_MAX_INCOMING_UNI_STREAMS {
+        let mut s = within(to_server.connection().open_uni()).await.unwrap();
+        s.write_all(b"x").await.unwrap();
+        open.push(s);
+    }
+    assert!(tokio::time::timeout(quick, to_server.connection().open_uni()).await.is_err(), "one uni stream too many");
+    assert!(tokio::time::timeout(quick, to_server.open_bi()).await.is_err(), "a bidi stream");
 }

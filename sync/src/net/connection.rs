@@ -82,7 +82,9 @@ impl PeerConnection {
         self.connection.remote_address()
     }
 
-    /// Opens a bidirectional stream. The peer learns of it when the first bytes arrive.
+    /// Opens a bidirectional stream. The peer learns of it when the first bytes arrive. Waits
+    /// while the peer allows no more: an endpoint takes none unless it was built with
+    /// [`max_incoming_bidi_streams`](crate::net::EndpointBuilder::max_incoming_bidi_streams).
     pub async fn open_bi(&self) -> Result<(SendStream, RecvStream), NetError> {
         self.connection.open_bi().await.map_err(NetError::from_connection)
     }

@@ -31,6 +31,16 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default limit on a whole handshake, including the accepting side's confirmation.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default number of unidirectional streams a peer may have open to us at once. A node sends
+/// on one stream per connection; a few more leave room for a stream that is still being
+/// drained when the next one opens. Each open stream may hold quinn's receive window
+/// (about 1.25 MB) of data we have not read yet, so this bounds that memory per peer.
+pub const DEFAULT_MAX_INCOMING_UNI_STREAMS: u32 = 4;
+
+/// Default number of bidirectional streams a peer may open to us: none, the node never uses
+/// them (quinn would otherwise allow 100, each with its own receive window).
+pub const DEFAULT_MAX_INCOMING_BIDI_STREAMS: u32 = 0;
+
 /// Space for datagrams queued in each direction of a connection: room for about 400 SWIM
 /// messages, so a burst does not drop older ones.
 const DATAGRAM_BUFFER: usize = 512 * 1024;
@@ -58,6 +68,8 @@ pub struct EndpointBuilder {
     keep_alive: Duration,
     idle_timeout: Duration,
     handshake_timeout: Duration,
+    incoming_uni: u32,
+    incoming_bidi: u32,
 }
 
 impl EndpointBuilder {
@@ -89,6 +101,21 @@ impl EndpointBuilder {
         self
     }
 
+    /// How many unidirectional streams a peer may have open to us at once (default
+    /// [`DEFAULT_MAX_INCOMING_UNI_STREAMS`]).
+    pub fn max_incoming_uni_streams(mut self, n: u32) -> Self {
+        self.incoming_uni = n;
+        self
+    }
+
+    /// How many bidirectional streams a peer may have open to us at once (default
+    /// [`DEFAULT_MAX_INCOMING_BIDI_STREAMS`]: none; raise it to use the connection's bidi
+    /// streams directly).
+    pub fn max_incoming_bidi_streams(mut self, n: u32) -> Self {
+        self.incoming_bidi = n;
+        self
+    }
+
     /// Binds a UDP socket at `addr` (port 0 picks a free port) and starts the endpoint.
     ///
     /// Must be called from within a tokio runtime ([`NetError::NoRuntime`] otherwise). Binding
@@ -113,7 +140,9 @@ impl EndpointBuilder {
             .keep_alive_interval(Some(self.keep_alive))
             .max_idle_timeout(Some(idle))
             .datagram_receive_buffer_size(Some(DATAGRAM_BUFFER))
-            .datagram_send_buffer_size(DATAGRAM_BUFFER);
+            .datagram_send_buffer_size(DATAGRAM_BUFFER)
+            .max_concurrent_uni_streams(VarInt::from_u32(self.incoming_uni))
+            .max_concurrent_bidi_streams(VarInt::from_u32(self.incoming_bidi));
 
         let shared = Arc::new(Shared {
             identity: self.identity,
@@ -180,7 +209,8 @@ impl Shared {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let loopback = "127.0.0.1:0".parse()?;
-/// let server = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+/// // A node only takes unidirectional streams; this echo uses one bidi stream.
+/// let server = Endpoint::builder(Identity::generate()?, TrustList::new()).max_incoming_bidi_streams(1).bind(loopback)?;
 /// let client = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
 /// // Each side pins the other's id (in real use: from a ticket the user pasted).
 /// server.trust().add(client.node_id());
@@ -246,6 +276,8 @@ impl Endpoint {
             keep_alive: DEFAULT_KEEP_ALIVE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            incoming_uni: DEFAULT_MAX_INCOMING_UNI_STREAMS,
+            incoming_bidi: DEFAULT_MAX_INCOMING_BIDI_STREAMS,
         }
     }
 

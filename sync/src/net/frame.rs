@@ -113,6 +113,20 @@ pub async fn read_frame<R>(reader: &mut R, max_len: usize) -> Result<Option<Vec<
 where
     R: AsyncRead + Unpin + ?Sized,
 {
+    match read_frame_len(reader, max_len).await? {
+        None => Ok(None),
+        Some(len) => read_frame_payload(reader, len).await.map(Some),
+    }
+}
+
+/// The first half of [`read_frame`]: reads a frame's length prefix and checks it against
+/// `max_len`, reading nothing of the payload. `Ok(None)` when the stream ends cleanly
+/// first. A caller can then reserve `len` bytes of a budget before
+/// [`read_frame_payload`] allocates them.
+pub(crate) async fn read_frame_len<R>(reader: &mut R, max_len: usize) -> Result<Option<usize>, FrameError>
+where
+    R: AsyncRead + Unpin + ?Sized,
+{
     let mut header = [0u8; FRAME_HEADER_LEN];
     let mut received = 0;
     while received < FRAME_HEADER_LEN {
@@ -123,18 +137,24 @@ where
         }
     }
     let announced = u32::from_be_bytes(header);
-    let len = match usize::try_from(announced) {
-        Ok(len) if len <= max_len => len,
-        _ => {
-            return Err(FrameError::TooLarge { len: u64::from(announced), max: max_len as u64 });
-        }
-    };
+    match usize::try_from(announced) {
+        Ok(len) if len <= max_len => Ok(Some(len)),
+        _ => Err(FrameError::TooLarge { len: u64::from(announced), max: max_len as u64 }),
+    }
+}
+
+/// The second half of [`read_frame`]: reads a payload of `len` bytes (already checked
+/// against the maximum), into a buffer that grows only as bytes arrive.
+pub(crate) async fn read_frame_payload<R>(reader: &mut R, len: usize) -> Result<Vec<u8>, FrameError>
+where
+    R: AsyncRead + Unpin + ?Sized,
+{
     let mut payload = Vec::with_capacity(len.min(INITIAL_CAPACITY));
     (&mut *reader).take(len as u64).read_to_end(&mut payload).await?;
     if payload.len() < len {
         return Err(FrameError::Truncated { expected: len, received: payload.len() });
     }
-    Ok(Some(payload))
+    Ok(payload)
 }
 
 #[cfg(test)]

@@ -58,9 +58,12 @@
 //! let ticket: Ticket = "gossamer://mzxw6ytbmzxw6ytbmzxw6ytbmzxw6ytb@192.0.2.7:4433".parse()?;
 //! trust.add(ticket.node);
 //! let connection = endpoint.connect_ticket(&ticket).await?;
-//! let (mut send, mut recv) = connection.open_bi().await?;
+//! // Frames go out on a unidirectional stream (the peer accepts a few at a time, and no
+//! // bidirectional ones unless its endpoint allows them), and come back on the peer's.
+//! let mut send = connection.connection().open_uni().await?;
 //! write_frame(&mut send, b"hello").await?;
 //! send.finish()?;
+//! let mut recv = connection.connection().accept_uni().await?;
 //! while let Some(frame) = read_frame(&mut recv, DEFAULT_MAX_FRAME_LEN).await? {
 //!     println!("{} bytes from {}", frame.len(), connection.peer());
 //! }
@@ -81,11 +84,12 @@ mod verify;
 
 pub use connection::{CloseCode, PeerConnection};
 pub use endpoint::{
-    ALPN, Accepting, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_KEEP_ALIVE, Endpoint, EndpointBuilder,
-    MIN_DATAGRAM_SIZE,
+    ALPN, Accepting, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_KEEP_ALIVE,
+    DEFAULT_MAX_INCOMING_BIDI_STREAMS, DEFAULT_MAX_INCOMING_UNI_STREAMS, Endpoint, EndpointBuilder, MIN_DATAGRAM_SIZE,
 };
 pub use error::NetError;
 pub use frame::{DEFAULT_MAX_FRAME_LEN, FRAME_HEADER_LEN, FrameError, read_frame, write_frame};
+pub(crate) use frame::{read_frame_len, read_frame_payload};
 pub use identity::{CERT_FILE, Identity, KEY_FILE};
 pub use node_id::{NodeId, NodeIdError, VerifiedNodeId};
 pub use ticket::{TICKET_SCHEME, Ticket, TicketError};

@@ -462,7 +462,7 @@ where
                 // `set_offline` are dropped, so nothing crosses the switch (anti-entropy brings
                 // them again once back online).
                 NetEvent::Frame { .. } | NetEvent::Datagram { .. } if self.offline.load(Ordering::SeqCst) => {}
-                NetEvent::Frame { node, id, payload } => match wire::decode(&payload, self.max_frame) {
+                NetEvent::Frame { node, id, payload, .. } => match wire::decode(&payload, self.max_frame) {
                     Ok(env) => outputs.extend(self.replica.handle_message(now, node.replica_id(), env.body)),
                     Err(e) => {
                         tracing::warn!(%node, %e, "undecodable frame: closing that connection");

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::io::AsyncRead;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::net::{self, CloseCode, NodeId, PeerConnection};
 
@@ -16,8 +17,9 @@ pub(crate) enum NetEvent {
     Connected { conn: PeerConnection },
     /// A dial failed.
     DialFailed { node: NodeId, error: String },
-    /// A frame arrived on connection `id`.
-    Frame { node: NodeId, id: u64, payload: Vec<u8> },
+    /// A frame arrived on connection `id`. Its bytes count against the connection's
+    /// incoming budget until the event is dropped.
+    Frame { node: NodeId, id: u64, payload: Vec<u8>, _budget: OwnedSemaphorePermit },
     /// A datagram arrived.
     Datagram { node: NodeId, bytes: Bytes },
     /// Connection `id` closed (or broke the framing and was closed).
@@ -32,6 +34,41 @@ pub(crate) enum NetEvent {
 /// is always accepted when nothing is queued.
 pub(crate) fn max_queued_bytes(max_frame: usize) -> usize {
     max_frame.saturating_mul(2)
+}
+
+/// Bytes of incoming frames one connection may have in memory at once: frames being read
+/// (reserved in full once the length prefix is read, before the payload buffer exists) and
+/// frames read but not yet handled by the driver. Two maximum frames, so one always fits.
+pub(crate) fn max_incoming_bytes(max_frame: usize) -> usize {
+    max_frame.saturating_mul(2).max(1)
+}
+
+/// Reads frames from one stream until it ends, handing each to `deliver` together with its
+/// share of `budget`: the payload's length is reserved after the prefix is read and before
+/// the payload is, and stays reserved until `deliver`'s receiver drops the permit. When the
+/// budget is spent, reading waits, and QUIC's flow control holds the peer back. Stops when
+/// `deliver` returns false (the driver is gone); errors as [`net::read_frame`].
+pub(crate) async fn read_frames<R, F, Fut>(
+    stream: &mut R,
+    max_frame: usize,
+    budget: Arc<Semaphore>,
+    mut deliver: F,
+) -> Result<(), net::FrameError>
+where
+    R: AsyncRead + Unpin + ?Sized,
+    F: FnMut(Vec<u8>, OwnedSemaphorePermit) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    while let Some(len) = net::read_frame_len(stream, max_frame).await? {
+        // A frame longer than the whole budget could never be admitted: cap the reservation.
+        let share = u32::try_from(len.min(max_incoming_bytes(max_frame))).unwrap_or(u32::MAX);
+        let Ok(permit) = budget.clone().acquire_many_owned(share).await else { return Ok(()) };
+        let payload = net::read_frame_payload(stream, len).await?;
+        if !deliver(payload, permit).await {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// Why an outgoing frame was not queued: the connection's queue holds `queued` bytes and
@@ -106,7 +143,9 @@ pub(crate) fn start(conn: PeerConnection, id: u64, max_frame: usize, events: mps
         let _ = stream.finish();
     });
 
-    // Readers: each incoming stream, and datagrams.
+    // Readers: each incoming stream, and datagrams. Every stream of the connection reads
+    // against one budget of incoming bytes (see `read_frames`).
+    let budget = Arc::new(Semaphore::new(max_incoming_bytes(max_frame)));
     let streams_conn = conn.clone();
     let stream_events = events.clone();
     tokio::spawn(async move {
@@ -120,24 +159,19 @@ pub(crate) fn start(conn: PeerConnection, id: u64, max_frame: usize, events: mps
             };
             let conn = streams_conn.clone();
             let events = stream_events.clone();
+            let budget = budget.clone();
             tokio::spawn(async move {
-                loop {
-                    match net::read_frame(&mut stream, max_frame).await {
-                        Ok(Some(payload)) => {
-                            if events.send(NetEvent::Frame { node, id, payload }).await.is_err() {
-                                return;
-                            }
-                        }
-                        Ok(None) => return,
-                        Err(net::FrameError::Io(e)) => {
-                            tracing::debug!(%node, %e, "stream ended");
-                            return;
-                        }
-                        Err(e) => {
-                            tracing::warn!(%node, %e, "peer broke the framing: closing its connection");
-                            conn.close(CloseCode::ProtocolViolation, "bad frame");
-                            return;
-                        }
+                let delivered = read_frames(&mut stream, max_frame, budget, |payload, budget| {
+                    let events = events.clone();
+                    async move { events.send(NetEvent::Frame { node, id, payload, _budget: budget }).await.is_ok() }
+                })
+                .await;
+                match delivered {
+                    Ok(()) => {}
+                    Err(net::FrameError::Io(e)) => tracing::debug!(%node, %e, "stream ended"),
+                    Err(e) => {
+                        tracing::warn!(%node, %e, "peer broke the framing: closing its connection");
+                        conn.close(CloseCode::ProtocolViolation, "bad frame");
                     }
                 }
             });
@@ -201,7 +235,63 @@ impl Outbox {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use super::{QueueFull, admit, max_queued_bytes};
+    use std::sync::Arc;
+
+    use tokio::sync::{Semaphore, mpsc};
+
+    use super::{QueueFull, admit, max_incoming_bytes, max_queued_bytes, read_frames};
+
+    /// Frames read but not yet handled hold their bytes of the connection's budget; once it
+    /// is spent the reader stops before the next payload, and goes on as frames are handled.
+    #[tokio::test]
+    async fn incoming_frames_wait_for_the_budget_before_their_payload_is_read() {
+        let mut data = Vec::new();
+        for i in 0..5u8 {
+            data.extend_from_slice(&100u32.to_be_bytes());
+            data.extend(std::iter::repeat_n(i, 100));
+        }
+        let budget = Arc::new(Semaphore::new(max_incoming_bytes(100)));
+        assert_eq!(budget.available_permits(), 200);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let reader = tokio::spawn({
+            let budget = budget.clone();
+            async move {
+                let mut stream = &data[..];
+                read_frames(&mut stream, 100, budget, |payload, permit| {
+                    let tx = tx.clone();
+                    async move { tx.send((payload, permit)).is_ok() }
+                })
+                .await
+            }
+        });
+        async fn settle() {
+            for _ in 0..50 {
+                tokio::task::yield_now().await;
+            }
+        }
+        let mut held = Vec::new();
+        settle().await;
+        while let Ok(f) = rx.try_recv() {
+            held.push(f);
+        }
+        assert_eq!(held.len(), 2, "two frames fill the budget");
+        assert_eq!(budget.available_permits(), 0);
+        assert!(!reader.is_finished());
+
+        drop(held.remove(0)); // the driver handled the first frame
+        settle().await;
+        while let Ok(f) = rx.try_recv() {
+            held.push(f);
+        }
+        assert_eq!(held.iter().map(|(p, _)| p[0]).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(budget.available_permits(), 0);
+
+        held.clear();
+        reader.await.unwrap().unwrap();
+        let rest: Vec<u8> = std::iter::from_fn(|| rx.try_recv().ok()).map(|(p, _)| p[0]).collect();
+        assert_eq!(rest, vec![3, 4]);
+        assert_eq!(budget.available_permits(), 200, "every permit is back");
+    }
 
     #[test]
     fn the_outgoing_queue_is_bounded_in_bytes_and_always_takes_one_frame() {
