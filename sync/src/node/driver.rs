@@ -66,7 +66,8 @@ struct Conn {
 const MAX_DEFERRED_OPS: usize = 65_536;
 const MAX_DEFERRED_BYTES: usize = 256 << 20;
 
-/// Most frames queued for a peer while it is being dialled; beyond, they are dropped
+/// Most frames queued for a peer while it is being dialled, also bounded in bytes as its
+/// connection's queue will be ([`transport::max_queued_bytes`]); beyond, they are dropped
 /// (anti-entropy brings whatever they carried).
 const MAX_PENDING_FRAMES: usize = 1024;
 /// Most commands handled (and group-committed) in one go.
@@ -566,8 +567,10 @@ where
             return;
         }
         self.dial(node);
+        let limit = transport::max_queued_bytes(self.max_frame);
         if let Some(q) = self.dialing.get_mut(&node)
             && q.len() < MAX_PENDING_FRAMES
+            && (q.is_empty() || q.iter().map(Vec::len).sum::<usize>() + frame.len() <= limit)
         {
             q.push(frame);
         }
