@@ -570,7 +570,7 @@ where
         let limit = transport::max_queued_bytes(self.max_frame);
         if let Some(q) = self.dialing.get_mut(&node)
             && q.len() < MAX_PENDING_FRAMES
-            && (q.is_empty() || q.iter().map(Vec::len).sum::<usize>() + frame.len() <= limit)
+            && transport::fits(q.iter().map(Vec::len).sum(), frame.len(), limit)
         {
             q.push(frame);
         }

@@ -36,11 +36,19 @@ pub(crate) fn max_queued_bytes(max_frame: usize) -> usize {
     max_frame.saturating_mul(2)
 }
 
+/// Whether a frame of `len` bytes may join a queue of `queued` bytes bounded by `limit`: it
+/// must stay within the limit, except that an empty queue always takes one frame. The rule
+/// of every outgoing queue (a connection's, and the one kept while dialling).
+pub(crate) fn fits(queued: usize, len: usize, limit: usize) -> bool {
+    queued == 0 || queued.saturating_add(len) <= limit
+}
+
 /// Bytes of incoming frames one connection may have in memory at once: frames being read
 /// (reserved in full once the length prefix is read, before the payload buffer exists) and
-/// frames read but not yet handled by the driver. Two maximum frames, so one always fits.
+/// frames read but not yet handled by the driver. Two maximum frames, so one always fits
+/// (capped at what a semaphore can count, far above any frame: lengths are `u32`).
 pub(crate) fn max_incoming_bytes(max_frame: usize) -> usize {
-    max_frame.saturating_mul(2).max(1)
+    max_frame.saturating_mul(2).min(Semaphore::MAX_PERMITS)
 }
 
 /// Reads frames from one stream until it ends, handing each to `deliver` together with its
@@ -60,8 +68,8 @@ where
     Fut: Future<Output = bool>,
 {
     while let Some(len) = net::read_frame_len(stream, max_frame).await? {
-        // A frame longer than the whole budget could never be admitted: cap the reservation.
-        let share = u32::try_from(len.min(max_incoming_bytes(max_frame))).unwrap_or(u32::MAX);
+        // `len` came from a `u32` prefix and is at most `max_frame`, so within the budget.
+        let share = u32::try_from(len).unwrap_or(u32::MAX);
         let Ok(permit) = budget.clone().acquire_many_owned(share).await else { return Ok(()) };
         let payload = net::read_frame_payload(stream, len).await?;
         if !deliver(payload, permit).await {
@@ -85,7 +93,7 @@ pub(crate) struct QueueFull {
 fn admit(queued: &AtomicUsize, len: usize, limit: usize) -> Result<(), QueueFull> {
     let mut current = queued.load(Ordering::SeqCst);
     loop {
-        if current > 0 && current.saturating_add(len) > limit {
+        if !fits(current, len, limit) {
             return Err(QueueFull { queued: current, len, limit });
         }
         match queued.compare_exchange_weak(current, current + len, Ordering::SeqCst, Ordering::SeqCst) {
@@ -215,8 +223,7 @@ impl Outbox {
 
     /// Whether a frame of `len` bytes would be taken now.
     pub(crate) fn has_room(&self, len: usize) -> bool {
-        let queued = self.queued.load(Ordering::SeqCst);
-        queued == 0 || queued.saturating_add(len) <= self.limit
+        fits(self.queued.load(Ordering::SeqCst), len, self.limit)
     }
 
     /// Asks for a [`NetEvent::Drained`] once the queue is down to half its limit. Returns
