@@ -128,10 +128,18 @@ impl<V> Run<V> {
                 }
             },
             _ => {
-                // Grow by at least 8: a counter's run gets one entry per change, and the
-                // 1 → 4 → 8 → 16 steps of a plain push (from a clone's exact capacity)
-                // would reallocate three times in its first ten changes.
-                self.entries.reserve(self.entries.len().max(8));
+                // Full (here `len == capacity`). Grow by at least 8: a counter's run gets one
+                // entry per change, and the 1 → 4 → 8 → 16 steps of a plain push (from a
+                // clone's exact capacity) would grow three times in its first ten changes.
+                // A new block, a move and a free rather than `reserve`: `reserve` reallocates,
+                // and glibc's `realloc` bypasses its per-thread cache, so a block that cannot
+                // grow in place (its neighbours are the blocks allocated next to it, as after
+                // a clone) cost a slow-path malloc and free; the cart update bench at 1k
+                // updates runs about 15 % faster this way.
+                let len = self.entries.len();
+                let mut grown = Vec::with_capacity(len + len.max(8));
+                grown.append(&mut self.entries);
+                self.entries = grown;
                 self.entries.push((counter, v));
                 true
             }
