@@ -9,6 +9,16 @@
 //!   at the end; `automerge-commit-each` commits after every increment (one change per user
 //!   action). Both run at 1k and 10k only (at 100k an iteration takes about 10 s).
 //!
+//! **Batching.** `cart_update` gives every iteration its own freshly cloned cart
+//! (`BatchSize::PerIteration`): clone untimed, the `u` updates timed, drop untimed. An
+//! iteration takes 40 µs or more, so criterion's per-iteration timer overhead is below 1 %.
+//! Criterion's default `SmallInput` would clone a batch of a tenth of the iteration count
+//! first, and the iteration count follows the library's speed: the faster library got batches
+//! 2× larger, so colder inputs (in one run gossamer's time per update rose from 65 to 87 ns as
+//! its batch grew from 36 to 362 carts, while crdts' batches held 17 to 170). `cart_update_cold`
+//! measures the cold case fairly instead: the same batch of 64 carts for both libraries,
+//! cloned before the timing, every output kept until the batch ends.
+//!
 //! Run: `cargo bench -p gossamer-crdt --bench cart`.
 
 mod common;
@@ -19,7 +29,14 @@ use common::*;
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
 
 fn cart_update(c: &mut Criterion) {
-    let mut group = c.benchmark_group("cart_update");
+    cart_group(c, "cart_update", BatchSize::PerIteration, true);
+    cart_group(c, "cart_update_cold", BatchSize::NumIterations(64), false);
+}
+
+/// gossamer and crdts (and automerge, with `automerge`) at every size, each iteration on a
+/// clone of the same cart, batched as `batch` says.
+fn cart_group(c: &mut Criterion, name: &str, batch: BatchSize, automerge: bool) {
+    let mut group = c.benchmark_group(name);
     let keys = cart_keys();
     let r = replica(1);
     let base = gossamer_cart(r, &keys);
@@ -41,7 +58,7 @@ fn cart_update(c: &mut Criterion) {
                     gossamer_cart_updates(&mut cart, r, &keys, &schedule);
                     cart
                 },
-                BatchSize::SmallInput,
+                batch,
             )
         });
         group.bench_function(BenchmarkId::new("crdts", u), |b| {
@@ -51,11 +68,11 @@ fn cart_update(c: &mut Criterion) {
                     crdts_cart_updates(&mut cart, 1, &keys, &schedule);
                     cart
                 },
-                BatchSize::SmallInput,
+                batch,
             )
         });
-        if u >= 100_000 {
-            // About 10 s an iteration: the 1k and 10k figures already show automerge's cost.
+        if !automerge || u >= 100_000 {
+            // About 10 s an iteration at 100k: the 1k and 10k figures already show its cost.
             continue;
         }
         group.bench_function(BenchmarkId::new("automerge", u), |b| {
@@ -65,7 +82,7 @@ fn cart_update(c: &mut Criterion) {
                     automerge_cart_updates(&mut doc, &keys, &schedule, false);
                     doc
                 },
-                BatchSize::SmallInput,
+                batch,
             )
         });
         group.bench_function(BenchmarkId::new("automerge-commit-each", u), |b| {
@@ -75,7 +92,7 @@ fn cart_update(c: &mut Criterion) {
                     automerge_cart_updates(&mut doc, &keys, &schedule, true);
                     doc
                 },
-                BatchSize::SmallInput,
+                batch,
             )
         });
     }
