@@ -13,7 +13,7 @@
 //! (at most 255 bytes here).
 
 use bytes::{Buf, BufMut};
-use foca::{Header, Member};
+use foca::{Header, Member, Message};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -95,6 +95,51 @@ pub(crate) fn peek_header(packet: &[u8]) -> Result<Header<MemberId>, WireError> 
     SwimCodec::take(packet)
 }
 
+/// `packet` without the cluster updates `keep` refuses, and how many were dropped; `None`
+/// when it keeps every update (or the packet carries none), so the caller can pass the
+/// original on. The framing is foca's: the header, then (except in `Announce` and
+/// `Broadcast` packets) a big-endian `u16` count and that many members, then whatever foca
+/// reads after them, copied as it is. Kept parts are copied byte for byte, not re-encoded.
+///
+/// # Errors
+/// [`WireError::Malformed`] when the header or a member does not decode, or the count
+/// promises more members than the packet holds (foca would refuse the packet too).
+pub(crate) fn retain_updates(
+    packet: &[u8],
+    mut keep: impl FnMut(&Member<MemberId>) -> bool,
+) -> Result<Option<(Vec<u8>, usize)>, WireError> {
+    let mut rest = packet;
+    let header: Header<MemberId> = SwimCodec::take(&mut rest)?;
+    if matches!(header.message, Message::Announce | Message::Broadcast) || rest.len() < 2 {
+        return Ok(None);
+    }
+    let header_len = packet.len() - rest.len();
+    let count = rest.get_u16();
+    let mut kept: Vec<&[u8]> = Vec::new();
+    let mut dropped = 0;
+    for _ in 0..count {
+        let before = rest;
+        let member: Member<MemberId> = SwimCodec::take(&mut rest)?;
+        if keep(&member) {
+            kept.push(&before[..before.len() - rest.len()]);
+        } else {
+            dropped += 1;
+        }
+    }
+    if dropped == 0 {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(packet.len());
+    out.extend_from_slice(&packet[..header_len]);
+    // Fewer than `count`, which was a u16.
+    out.put_u16(kept.len() as u16);
+    for part in kept {
+        out.extend_from_slice(part);
+    }
+    out.extend_from_slice(rest);
+    Ok(Some((out, dropped)))
+}
+
 #[cfg(test)]
 mod tests {
     use foca::{Codec, Message, State};
@@ -157,5 +202,39 @@ mod tests {
         let mut read = &[3u8, 0xff, 0xff, 0xff][..];
         assert!(SwimCodec.decode_member(&mut read).is_err());
         assert!(peek_header(&[]).is_err());
+    }
+
+    /// `retain_updates` drops exactly the refused members, copies the rest byte for byte and
+    /// fixes the count; a packet it keeps whole, or one without updates, is not copied.
+    #[test]
+    fn retain_updates_drops_only_the_refused_members() {
+        let mut codec = SwimCodec;
+        let header = |message| Header { src: worst_id(1), src_incarnation: 3, dst: worst_id(2), message };
+        let members: Vec<Member<MemberId>> =
+            (10..14).map(|b| Member::new(worst_id(b), u16::from(b), State::Alive)).collect();
+        let packet = |members: &[Member<MemberId>]| {
+            let mut buf = Vec::new();
+            SwimCodec.encode_header(&header(Message::Gossip), &mut buf).unwrap();
+            buf.extend_from_slice(&u16::try_from(members.len()).unwrap().to_be_bytes());
+            for m in members {
+                SwimCodec.encode_member(m, &mut buf).unwrap();
+            }
+            buf
+        };
+        let full = packet(&members);
+        let even = |m: &Member<MemberId>| m.incarnation().is_multiple_of(2);
+        let (kept, dropped) = retain_updates(&full, even).unwrap().unwrap();
+        assert_eq!(dropped, 2);
+        let evens: Vec<_> = members.iter().filter(|m| even(m)).cloned().collect();
+        assert_eq!(kept, packet(&evens));
+        assert!(retain_updates(&full, |_| true).unwrap().is_none());
+
+        let mut announce = Vec::new();
+        codec.encode_header(&header(Message::Announce), &mut announce).unwrap();
+        assert!(retain_updates(&announce, |_| false).unwrap().is_none());
+        // A count larger than the members that follow is an error, not a short read.
+        let mut short = full.clone();
+        short.truncate(full.len() - 3);
+        assert!(retain_updates(&short, |_| false).is_err());
     }
 }

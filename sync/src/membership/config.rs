@@ -24,6 +24,7 @@ use crate::net::MIN_DATAGRAM_SIZE;
 /// | `remove_down_after` | 24 h | how long a down identity is remembered (rejoins use a new generation, so this only bounds memory) |
 /// | `max_datagram_size` | 1162 | [`MIN_DATAGRAM_SIZE`]: every packet fits one QUIC datagram on any path |
 /// | `retry_base` / `retry_max` | 1 s / 30 s | [`Backoff`] for re-announcing while alone, and for the driver's redials |
+/// | `max_members` | max(1024, 4 · n) | members (down ones included) this node will remember; beyond it, gossip about members it does not know yet is ignored, so a peer cannot grow the list without bound |
 ///
 /// So a member that stops answering is suspected within about two probe periods and
 /// declared down `suspect_to_down_after` later; the tests measure it.
@@ -74,6 +75,11 @@ pub struct Config {
     pub retry_base: Duration,
     /// Cap of a [`Backoff`].
     pub retry_max: Duration,
+    /// How many other members (down ones included, until forgotten) this node remembers.
+    /// While it knows this many, updates about members it does not know are dropped from
+    /// incoming packets before foca sees them; members it knows, and every packet's sender
+    /// (an authenticated, trusted node), are still handled. At least 1.
+    pub max_members: usize,
 }
 
 /// Smallest `max_datagram_size` accepted: room for the largest header and a few updates.
@@ -95,6 +101,7 @@ impl Config {
         // Rounded to the millisecond so that, e.g., 1000 members give exactly 12 s.
         let suspicion_ms = (4.0 * n.log10().max(1.0) * probe_period.as_secs_f64() * 1000.0).round();
         let suspicion = Duration::from_millis(suspicion_ms as u64);
+        let max_members = usize::try_from(expected_members).map_or(usize::MAX, |n| n.saturating_mul(4)).max(1024);
         Self {
             probe_period,
             probe_rtt: Duration::from_millis(500),
@@ -109,6 +116,7 @@ impl Config {
             max_datagram_size: MIN_DATAGRAM_SIZE,
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(30),
+            max_members,
         }
     }
 
@@ -142,6 +150,7 @@ impl Config {
                 "max_datagram_size must be in 512..=MIN_DATAGRAM_SIZE",
             ),
             (self.retry_base > zero && self.retry_base <= self.retry_max, "retry_base must be in (0, retry_max]"),
+            (self.max_members > 0, "max_members must be positive"),
         ];
         match checks.iter().find(|(ok, _)| !ok) {
             Some((_, what)) => Err(MembershipError::InvalidConfig(what)),
@@ -210,6 +219,7 @@ mod tests {
             let c = Config::lan(n);
             assert_eq!(c.max_transmissions, tx, "n = {n}");
             assert_eq!(c.suspect_to_down_after.as_millis(), suspicion_ms, "n = {n}");
+            assert_eq!(c.max_members, (4 * n as usize).max(1024), "n = {n}");
             c.validate().unwrap();
             c.to_foca().unwrap();
         }
@@ -226,5 +236,7 @@ mod tests {
         assert!(bad.validate().is_err());
         let bad = Config { retry_base: Duration::from_secs(60), ..Config::default() };
         assert!(bad.validate().is_err());
+        let bad = Config { max_members: 0, ..Config::default() };
+        assert_eq!(bad.validate(), Err(MembershipError::InvalidConfig("max_members must be positive")));
     }
 }

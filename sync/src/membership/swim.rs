@@ -12,7 +12,7 @@ use rand_010::seq::SliceRandom;
 use rand_010::{RngExt, SeedableRng};
 use tracing::{debug, trace, warn};
 
-use super::codec::{SwimCodec, peek_header};
+use super::codec::{SwimCodec, peek_header, retain_updates};
 use super::output::TimerKind;
 use super::view::View;
 use super::{Backoff, Config, Event, MemberId, MemberInfo, MembershipError, Output, Timer};
@@ -267,6 +267,22 @@ impl Membership {
             return Err(MembershipError::Impersonation { claimed: header.src.node(), authenticated: from });
         }
         trace!(from = %from, len = datagram.len(), message = ?header.message, "SWIM datagram");
+        let known = self.view.len().max(self.swim.iter_membership_state().len());
+        if known >= self.config.max_members {
+            // Full: only members we know (and ourselves) may be updated; the sender itself is
+            // authenticated, and foca adds it from the header.
+            let us = self.id().node();
+            let view = &self.view;
+            let kept = retain_updates(datagram, |m| {
+                let node = m.id().node();
+                node == us || node == from || view.knows(&node)
+            })
+            .map_err(|e| MembershipError::Malformed(e.to_string()))?;
+            if let Some((packet, dropped)) = kept {
+                debug!(from = %from, dropped, known, max = self.config.max_members, "membership full: updates about unknown members dropped");
+                return self.run(now, |swim, rt| swim.handle_data(&packet, rt));
+            }
+        }
         self.run(now, |swim, rt| swim.handle_data(datagram, rt))
     }
 
@@ -749,6 +765,63 @@ mod tests {
         let (sends, _) = outputs(&mut a);
         assert!(sends.iter().all(|(_, bytes)| message(bytes) != foca::Message::TurnUndead), "{sends:?}");
         assert_eq!(a.member(&b_id.node()).unwrap().status, PeerStatus::Alive);
+    }
+
+    /// `b` gossips `members` to `a` (a `Gossip` packet from `b`, as foca frames it).
+    fn gossip(b: &MemberId, a: &MemberId, members: &[foca::Member<MemberId>]) -> Vec<u8> {
+        use foca::Codec as _;
+        let mut codec = SwimCodec;
+        let mut packet = Vec::new();
+        let header = foca::Header { src: *b, src_incarnation: 0, dst: *a, message: foca::Message::Gossip };
+        codec.encode_header(&header, &mut packet).unwrap();
+        packet.extend_from_slice(&u16::try_from(members.len()).unwrap().to_be_bytes());
+        for m in members {
+            codec.encode_member(m, &mut packet).unwrap();
+        }
+        packet
+    }
+
+    /// Joins `a` to `b` (both then know each other).
+    fn join(a: &mut Membership, b: &mut Membership) {
+        let (a_id, b_id) = (*a.id(), *b.id());
+        a.announce(Ticket::new(b_id.node(), b_id.addr()), 0).unwrap();
+        let (sends, _) = outputs(a);
+        b.handle_datagram(a_id.node(), &sends[0].1, 1).unwrap();
+        let (sends, _) = outputs(b);
+        for (_, bytes) in &sends {
+            a.handle_datagram(b_id.node(), bytes, 2).unwrap();
+        }
+        drop(outputs(a));
+        assert!(a.member(&b_id.node()).is_some());
+    }
+
+    /// A membership that knows `max_members` members drops updates about members it does
+    /// not know (a trusted peer gossiping made-up members cannot grow it), and still takes
+    /// updates about the ones it knows. Below the bound, the same packet adds them.
+    #[test]
+    fn a_full_membership_ignores_gossip_about_strangers() {
+        let stranger = |byte: u8| {
+            let id = MemberId::new(NodeId::from_bytes([byte; 20]), ([198, 51, 100, byte], 4433).into(), 1);
+            foca::Member::new(id, 0, foca::State::Alive)
+        };
+        for (max_members, strangers_kept) in [(1, false), (1024, true)] {
+            let id = MemberId::new(NodeId::from_bytes([1; 20]), ([192, 0, 2, 1], 4433).into(), 1);
+            let mut a = Membership::new(id, Config { max_members, ..Config::lan(2) }, 1).unwrap();
+            let mut b = member(2);
+            join(&mut a, &mut b);
+            let (a_id, b_id) = (*a.id(), *b.id());
+
+            // b says: two strangers are alive, and b itself is suspected at incarnation 0.
+            let members = [stranger(10), stranger(11), foca::Member::new(b_id, 0, foca::State::Suspect)];
+            a.handle_datagram(b_id.node(), &gossip(&b_id, &a_id, &members), 3).unwrap();
+            drop(outputs(&mut a));
+            for m in &members[..2] {
+                assert_eq!(a.member(&m.id().node()).is_some(), strangers_kept, "max_members {max_members}");
+            }
+            assert_eq!(a.members().count(), if strangers_kept { 3 } else { 1 });
+            // The update about b, which a knows, was applied either way.
+            assert_eq!(a.member(&b_id.node()).unwrap().status, PeerStatus::Suspect, "max_members {max_members}");
+        }
     }
 
     /// A suspicion timeout that fires long after its deadline (the node was asleep) is

@@ -157,6 +157,11 @@ impl View {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
+
+    /// True when `node` is in the view, whatever its status.
+    pub(crate) fn knows(&self, node: &NodeId) -> bool {
+        self.entries.contains_key(node)
+    }
 }
 
 #[cfg(test)]

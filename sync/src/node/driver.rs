@@ -610,11 +610,11 @@ where
     fn membership_event(&mut self, ev: SwimEvent) {
         tracing::debug!(?ev, "membership");
         match &ev {
-            SwimEvent::Up { node, addr } | SwimEvent::AddressChanged { node, addr } => {
+            // Only trusted nodes are dialled; the address of any other member stays in the
+            // membership view (bounded by `max_members`), not here.
+            SwimEvent::Up { node, addr } | SwimEvent::AddressChanged { node, addr } if self.trust.contains(node) => {
                 self.addrs.insert(*node, *addr);
-                if self.trust.contains(node) {
-                    self.dial(*node);
-                }
+                self.dial(*node);
             }
             SwimEvent::Rejoined { id } => {
                 let generation = id.generation();
