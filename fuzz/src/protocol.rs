@@ -37,6 +37,7 @@ fn config() -> Config {
         max_frame_bytes: MAX_FRAME,
         max_buffered_ops: MAX_BUFFERED_OPS,
         max_buffered_bytes: MAX_BUFFERED_BYTES,
+        max_buffered_age_ms: 3_000,
         max_deps: 4,
         max_vv_entries: 16,
         compaction_threshold: 6,

@@ -584,6 +584,48 @@ fn full_buffer_drops_the_op_and_anti_entropy_fetches_it_later() {
     assert_eq!(rs[1].state(), rs[0].state());
 }
 
+/// An op whose dependency never comes leaves the buffer once it has waited
+/// `max_buffered_age_ms`, counted from its last progress: the buffer cannot be held full until
+/// a restart. It is dropped like any other early op, and delivered when its dependencies are.
+#[test]
+fn an_op_whose_dependency_never_comes_leaves_the_buffer_after_the_age_bound() {
+    const AGE: u64 = 5_000;
+    let config = Config { max_buffered_age_ms: AGE, ..Config::default() };
+    let mut rs = mesh(2, &config);
+    let reason = "waited too long for its dependencies";
+    // C.2 waits for C.1, which nobody has; x (by D) waits for C.1 and then for E.1.
+    let c1 = foreign_op(C, 1, &[], 1, "eggs");
+    let c2 = foreign_op(C, 2, &[], 2, "bread");
+    let e1 = foreign_op(E, 1, &[], 3, "jam");
+    let x = foreign_op(D, 1, &[Dot::new(C, 1), Dot::new(E, 1)], 4, "milk");
+    let out = rs[1].handle_message(100, A, Message::Push { ops: vec![c2.clone(), x.clone()] });
+    assert!(events(&out).is_empty());
+    assert_eq!(rs[1].buffered().0, 2);
+
+    // Just before the bound, both still wait.
+    let out = rs[1].handle_tick(100 + AGE - 1);
+    assert!(events(&out).is_empty(), "{:?}", events(&out));
+    assert_eq!(rs[1].buffered().0, 2);
+    // C.1 arrives at 3000: C.2 is delivered, x waits again, now for E.1, from 3000.
+    let out = rs[1].handle_message(3_000, A, Message::Push { ops: vec![c1] });
+    assert_eq!(applied(&out), vec![Dot::new(C, 1), Dot::new(C, 2)]);
+    assert_eq!(rs[1].buffered().0, 1);
+    let out = rs[1].handle_tick(100 + AGE);
+    assert!(events(&out).iter().all(|e| !matches!(e, Event::Dropped { .. })), "{:?}", events(&out));
+    assert_eq!(rs[1].buffered().0, 1, "x made progress at 3000");
+
+    // At 3000 + AGE it has waited long enough.
+    let out = rs[1].handle_tick(3_000 + AGE);
+    assert_eq!(events(&out), vec![Event::Dropped { dot: x.dot, reason }]);
+    assert_eq!(rs[1].buffered(), (0, 0));
+    assert_eq!(rs[1].stats().dropped, 1);
+
+    // When E.1 and x come again (anti-entropy would bring them in this order), both apply.
+    let out = rs[1].handle_message(9_000, A, Message::Ops { ops: vec![e1, x.clone()], more: false });
+    assert_eq!(applied(&out), vec![Dot::new(E, 1), x.dot]);
+    assert_eq!(rs[1].buffered(), (0, 0));
+}
+
 // ---- anti-entropy ---------------------------------------------------------------------------------
 
 #[test]

@@ -32,6 +32,11 @@ pub struct Config {
     pub max_buffered_ops: usize,
     /// The same bound in payload bytes.
     pub max_buffered_bytes: usize,
+    /// How long an op may wait for its dependencies, in ms (counted again from each
+    /// dependency that arrives). Older ones are dropped at the next tick, and anti-entropy
+    /// fetches them again, in causal order, from a peer that has their dependencies: ops whose
+    /// dependencies never come cannot hold the buffer until a restart.
+    pub max_buffered_age_ms: u64,
     /// Most dependencies one op may list; never less than `max_vv_entries` (an op lists at
     /// most one per replica, so a smaller bound could refuse a valid op forever).
     pub max_deps: usize,
@@ -55,6 +60,8 @@ impl Default for Config {
             max_frame_bytes: DEFAULT_MAX_FRAME,
             max_buffered_ops: 16_384,
             max_buffered_bytes: 32 << 20,
+            // Thirty anti-entropy rounds: an op whose dependencies exist gets them well before.
+            max_buffered_age_ms: 30_000,
             // An op depends on at most one event per replica: as many as a version vector.
             max_deps: 65_536,
             max_vv_entries: 65_536,

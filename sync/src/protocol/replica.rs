@@ -529,6 +529,9 @@ impl<T: Crdt> Replica<T> {
             None => self.schedule(now),
             _ => {}
         }
+        for dot in self.buffer.expire(now, self.config.max_buffered_age_ms) {
+            self.drop_op(dot, "waited too long for its dependencies");
+        }
         self.maybe_compact();
         self.finish()
     }
@@ -585,7 +588,13 @@ impl<T: Crdt> Replica<T> {
             None => self.deliver(rec),
             Some(need) => {
                 let dot = rec.dot;
-                if !self.buffer.insert(rec, need, self.config.max_buffered_ops, self.config.max_buffered_bytes) {
+                if !self.buffer.insert(
+                    rec,
+                    need,
+                    self.now,
+                    self.config.max_buffered_ops,
+                    self.config.max_buffered_bytes,
+                ) {
                     self.drop_op(dot, "causal buffer full");
                 }
             }
@@ -628,7 +637,7 @@ impl<T: Crdt> Replica<T> {
                     None => ready.push_back(woken),
                     Some(need) => {
                         let d = woken.dot;
-                        if !self.buffer.insert(woken, need, usize::MAX, usize::MAX) {
+                        if !self.buffer.insert(woken, need, self.now, usize::MAX, usize::MAX) {
                             self.drop_op(d, "causal buffer full");
                         }
                     }
@@ -924,7 +933,7 @@ impl<T: Crdt> Replica<T> {
                 None => self.deliver(rec),
                 Some(need) => {
                     let d = rec.dot;
-                    if !self.buffer.insert(rec, need, usize::MAX, usize::MAX) {
+                    if !self.buffer.insert(rec, need, self.now, usize::MAX, usize::MAX) {
                         self.drop_op(d, "causal buffer full");
                     }
                 }
