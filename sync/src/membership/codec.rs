@@ -232,9 +232,30 @@ mod tests {
         let mut announce = Vec::new();
         codec.encode_header(&header(Message::Announce), &mut announce).unwrap();
         assert!(retain_updates(&announce, |_| false).unwrap().is_none());
-        // A count larger than the members that follow is an error, not a short read.
+        // A count larger than the members that follow is an error, not a short read; so is
+        // every cut of the packet inside a member, and a cut inside the count is passed on
+        // whole (foca refuses it). Flipped bytes never panic.
         let mut short = full.clone();
         short.truncate(full.len() - 3);
         assert!(retain_updates(&short, |_| false).is_err());
+        let header_len = full.len()
+            - members
+                .iter()
+                .map(|m| {
+                    let mut b = Vec::new();
+                    SwimCodec.encode_member(m, &mut b).unwrap();
+                    b.len()
+                })
+                .sum::<usize>()
+            - 2;
+        for cut in header_len + 2..full.len() {
+            assert!(retain_updates(&full[..cut], |_| false).is_err(), "cut at {cut}");
+        }
+        assert!(retain_updates(&full[..header_len + 1], |_| false).unwrap().is_none());
+        for i in 0..full.len() {
+            let mut flipped = full.clone();
+            flipped[i] ^= 0xa5;
+            let _ = retain_updates(&flipped, |m| m.incarnation() % 3 == 0);
+        }
     }
 }
