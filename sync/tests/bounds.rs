@@ -37,10 +37,15 @@ fn config() -> Config {
 
 /// A node in a runtime of its own (as in `tests/node.rs`).
 fn start(dir: &Path) -> (Runtime, NodeHandle<Cart>) {
+    start_with(dir, config())
+}
+
+/// [`start`] with a protocol configuration of the test's own.
+fn start_with(dir: &Path, config: Config) -> (Runtime, NodeHandle<Cart>) {
     let dir = dir.to_owned();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let node = rt.block_on(Node::builder(&dir).protocol(config()).spawn::<Cart>()).unwrap();
+        let node = rt.block_on(Node::builder(&dir).protocol(config).spawn::<Cart>()).unwrap();
         (rt, node)
     })
     .join()
@@ -286,6 +291,31 @@ async fn a_flood_of_useless_traffic_keeps_memory_bounded_and_the_node_serving() 
     b.shutdown().await;
     kill(rt_a);
     kill(rt_b);
+}
+
+/// Ops whose dependencies never come leave the causal buffer of a running node once they
+/// have waited `max_buffered_age_ms`: a peer cannot hold the buffer full with them after it
+/// stops sending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undeliverable_ops_leave_the_buffer_of_a_running_node() {
+    let _serial = SERIAL.lock().await;
+    const AGE_MS: u64 = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, a) = start_with(dir.path(), Config { max_buffered_age_ms: AGE_MS, ..config() });
+    let flooder = Flooder::connect(&a, true).await;
+    let mut stream = flooder.conn.connection().open_uni().await.unwrap();
+    let before = status(&a).await.stats.dropped;
+    flooder.send(&mut stream, &[framed(Message::Push { ops: undeliverable(1, 500) })]).await;
+    let full = wait_until("the ops buffered", &a, |s| s.stats.received_new >= 500).await;
+    let waited = std::time::Instant::now();
+    println!("buffered {} ops", full.pending_ops);
+    assert!(full.pending_ops > 0);
+    let empty = wait_until("the buffer emptied by age", &a, |s| s.pending_ops == 0).await;
+    println!("emptied after {:?}", waited.elapsed());
+    assert!(empty.stats.dropped >= before + full.pending_ops as u64);
+    assert_eq!(empty.version, full.version, "none of them was delivered");
+    a.shutdown().await;
+    kill(rt);
 }
 
 /// A peer that keeps asking for everything (a digest of an empty version vector) and never
