@@ -134,8 +134,8 @@ impl<V> Run<V> {
                 // A new block, a move and a free rather than `reserve`: `reserve` reallocates,
                 // and glibc's `realloc` bypasses its per-thread cache, so a block that cannot
                 // grow in place (its neighbours are the blocks allocated next to it, as after
-                // a clone) cost a slow-path malloc and free; the cart update bench at 1k
-                // updates runs about 15 % faster this way.
+                // a clone) cost a slow-path malloc and free; a loop updating cold cloned
+                // carts 1,000 times each ran 13 % faster this way.
                 let len = self.entries.len();
                 let mut grown = Vec::with_capacity(len + len.max(8));
                 grown.append(&mut self.entries);

@@ -713,9 +713,8 @@ mod tests {
         send::<Output>();
     }
 
-    /// Joins `a` to `b`, then loses `a`'s probe of `b`, so that `a` suspects `b`. Returns
-    /// `a`'s pending timers and the datagrams of its latest probe.
-    fn suspect(a: &mut Membership, b: &mut Membership) -> (Vec<Timer>, Vec<(NodeId, Bytes)>) {
+    /// Joins `a` to `b` (both then know each other); returns `a`'s pending timers.
+    fn join(a: &mut Membership, b: &mut Membership) -> Vec<Timer> {
         let (a_id, b_id) = (*a.id(), *b.id());
         a.announce(Ticket::new(b_id.node(), b_id.addr()), 0).unwrap();
         let (sends, mut a_timers) = outputs(a);
@@ -726,6 +725,15 @@ mod tests {
         }
         a_timers.extend(outputs(a).1);
         assert!(a.is_joined());
+        assert!(a.member(&b_id.node()).is_some());
+        a_timers
+    }
+
+    /// Joins `a` to `b`, then loses `a`'s probe of `b`, so that `a` suspects `b`. Returns
+    /// `a`'s pending timers and the datagrams of its latest probe.
+    fn suspect(a: &mut Membership, b: &mut Membership) -> (Vec<Timer>, Vec<(NodeId, Bytes)>) {
+        let b_id = *b.id();
+        let mut a_timers = join(a, b);
 
         let probe = take_timer(&mut a_timers, |e| matches!(e, foca::Timer::ProbeRandomMember(_)));
         a.handle_timer(probe, 1_000).unwrap();
@@ -781,20 +789,6 @@ mod tests {
         packet
     }
 
-    /// Joins `a` to `b` (both then know each other).
-    fn join(a: &mut Membership, b: &mut Membership) {
-        let (a_id, b_id) = (*a.id(), *b.id());
-        a.announce(Ticket::new(b_id.node(), b_id.addr()), 0).unwrap();
-        let (sends, _) = outputs(a);
-        b.handle_datagram(a_id.node(), &sends[0].1, 1).unwrap();
-        let (sends, _) = outputs(b);
-        for (_, bytes) in &sends {
-            a.handle_datagram(b_id.node(), bytes, 2).unwrap();
-        }
-        drop(outputs(a));
-        assert!(a.member(&b_id.node()).is_some());
-    }
-
     /// A membership that knows `max_members` members drops updates about members it does
     /// not know (a trusted peer gossiping made-up members cannot grow it), and still takes
     /// updates about the ones it knows. Below the bound, the same packet adds them.
@@ -808,7 +802,7 @@ mod tests {
             let id = MemberId::new(NodeId::from_bytes([1; 20]), ([192, 0, 2, 1], 4433).into(), 1);
             let mut a = Membership::new(id, Config { max_members, ..Config::lan(2) }, 1).unwrap();
             let mut b = member(2);
-            join(&mut a, &mut b);
+            drop(join(&mut a, &mut b));
             let (a_id, b_id) = (*a.id(), *b.id());
 
             // b says: two strangers are alive, and b itself is suspected at incarnation 0.
