@@ -90,8 +90,7 @@ impl CausalBuffer {
         let mut out = Vec::new();
         while let Some((&key, _)) = self.waiting.range((replica, 0)..=(replica, upto)).next() {
             for dot in self.waiting.remove(&key).unwrap_or_default() {
-                if let Some(held) = self.ops.remove(&dot) {
-                    self.bytes -= record_size(&held.rec);
+                if let Some(held) = self.take(&dot) {
                     out.push(held.rec);
                 }
             }
@@ -112,8 +111,7 @@ impl CausalBuffer {
             if self.ops.get(&dot).is_none_or(|h| h.since != since) {
                 continue;
             }
-            if let Some(held) = self.ops.remove(&dot) {
-                self.bytes -= record_size(&held.rec);
+            if let Some(held) = self.take(&dot) {
                 if let Some(dots) = self.waiting.get_mut(&held.need) {
                     dots.retain(|d| *d != dot);
                     if dots.is_empty() {
@@ -124,6 +122,13 @@ impl CausalBuffer {
             }
         }
         dropped
+    }
+
+    /// Removes `dot`'s op from `ops` and its bytes from the count (not from `waiting`).
+    fn take(&mut self, dot: &Dot) -> Option<Held> {
+        let held = self.ops.remove(dot)?;
+        self.bytes -= record_size(&held.rec);
+        Some(held)
     }
 
     /// The arrival queue without its stale entries.
