@@ -108,6 +108,19 @@ async fn converge(nodes: &[&NodeHandle<Cart>], target: &VClock) {
     .await;
 }
 
+/// Waits until every node has started an anti-entropy round, which it does only with a
+/// reachable peer: from then on its pushes have somewhere to go.
+async fn linked(nodes: &[&NodeHandle<Cart>]) {
+    within("a peer for every node", async {
+        for n in nodes {
+            while n.status().await.unwrap().stats.anti_entropy_rounds == 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    })
+    .await;
+}
+
 async fn inc(node: &NodeHandle<Cart>, item: &str, n: u64) {
     let me = node.replica_id();
     let item = item.to_string();
@@ -341,6 +354,9 @@ async fn a_burst_larger_than_the_send_queue_arrives_by_push() {
     let started = start_with(&dirs, &cfg);
     let (a, b) = (&started[0].1, &started[1].1);
     trust_all(&[a, b]).await;
+    // With a 60 s grace, anti-entropy would not bring an op pushed before the nodes see each
+    // other until the test times out: first wait until each has the other as a peer.
+    linked(&[a, b]).await;
     inc(a, "milk", 1).await;
     converge(&[a, b], &version(a).await).await;
 
