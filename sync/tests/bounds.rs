@@ -309,10 +309,11 @@ async fn undeliverable_ops_leave_the_buffer_of_a_running_node() {
     let full = wait_until("the ops buffered", &a, |s| s.stats.received_new >= 500).await;
     let waited = std::time::Instant::now();
     println!("buffered {} ops", full.pending_ops);
-    assert!(full.pending_ops > 0);
-    let empty = wait_until("the buffer emptied by age", &a, |s| s.pending_ops == 0).await;
+    // All 500 fit the buffer (far below its bounds), so every one leaves it by age: counted
+    // as dropped, none delivered. (A slow poll may see the buffer already empty.)
+    let empty =
+        wait_until("the buffer emptied by age", &a, |s| s.pending_ops == 0 && s.stats.dropped >= before + 500).await;
     println!("emptied after {:?}", waited.elapsed());
-    assert!(empty.stats.dropped >= before + full.pending_ops as u64);
     assert_eq!(empty.version, full.version, "none of them was delivered");
     a.shutdown().await;
     kill(rt);

@@ -91,9 +91,10 @@ async fn version(node: &NodeHandle<Cart>) -> VClock {
     node.status().await.unwrap().version
 }
 
-/// Waits until every node has the same version and it covers `target`.
+/// Waits until every node has the same version and it covers `target`. On a timeout, the
+/// panic shows what every node had and how it saw its peers.
 async fn converge(nodes: &[&NodeHandle<Cart>], target: &VClock) {
-    within("convergence", async {
+    let converged = tokio::time::timeout(LIMIT, async {
         loop {
             let mut versions = Vec::new();
             for n in nodes {
@@ -106,6 +107,15 @@ async fn converge(nodes: &[&NodeHandle<Cart>], target: &VClock) {
         }
     })
     .await;
+    if converged.is_err() {
+        let mut report = String::new();
+        for n in nodes {
+            let status = n.status().await;
+            let peers = n.peers().await;
+            report.push_str(&format!("\n{status:?}\n  peers: {peers:?}"));
+        }
+        panic!("timed out: convergence to {target:?}{report}");
+    }
 }
 
 /// Waits until every node has started an anti-entropy round, which it does only with a
