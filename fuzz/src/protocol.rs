@@ -43,6 +43,7 @@ fn config() -> Config {
         compaction_threshold: 6,
         snapshot_chunk_bytes: 256,
         max_snapshot_bytes: 16 << 10,
+        max_assembling_bytes: 24 << 10,
     }
 }
 

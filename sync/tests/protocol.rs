@@ -1279,6 +1279,39 @@ fn malformed_snapshot_is_reported_and_the_replica_keeps_working() {
     assert_eq!(rs[1].state(), rs[0].state());
 }
 
+/// Snapshots from several peers at once share one budget (`max_assembling_bytes`): the
+/// chunk that would pass it drops its own snapshot, without blaming the peer; the snapshot
+/// already under way completes, and the dropped one arrives when sent again.
+#[test]
+fn snapshots_from_many_peers_share_one_assembly_budget() {
+    let mut donor = Cart::new();
+    donor.update("milk".to_string(), |q| q.inc(A, 2));
+    let state = codec::to_vec(&donor).unwrap();
+    let (head, tail) = state.split_at(state.len() / 2);
+    let config = Config { max_snapshot_bytes: state.len(), max_assembling_bytes: state.len() + 4, ..Config::default() };
+    let mut rs = mesh(3, &config);
+    let claimed = vv(&[(A, 1)]);
+
+    // A's snapshot is under way when C's begins: C's first chunk, the whole state, would
+    // take both past the budget.
+    assert!(rs[1].handle_message(1, A, chunk(0, false, Some(claimed.clone()), head)).is_empty());
+    let out = rs[1].handle_message(2, C, chunk(0, true, Some(claimed.clone()), &state));
+    assert!(events(&out).is_empty(), "C is not blamed: {out:?}");
+    assert_eq!(rs[1].stats().snapshots_refused, 1);
+    assert_eq!(rs[1].stats().snapshots_merged, 0);
+
+    // A's completes.
+    let out = rs[1].handle_message(3, A, chunk(1, true, None, tail));
+    assert_eq!(events(&out), vec![Event::SnapshotMerged { from: A, vv: claimed.clone() }]);
+    assert_eq!(rs[1].state(), &donor);
+
+    // Sent again with nothing else under way, C's fits.
+    let out = rs[1].handle_message(4, C, chunk(0, true, Some(claimed.clone()), &state));
+    assert_eq!(events(&out), vec![Event::SnapshotMerged { from: C, vv: claimed }]);
+    assert_eq!(rs[1].stats().snapshots_merged, 2);
+    assert_eq!(rs[1].stats().snapshots_refused, 1);
+}
+
 #[test]
 fn peer_breaking_the_rules_is_reported_not_obeyed() {
     let config = Config { max_deps: 2, max_vv_entries: 2, ..Config::default() };

@@ -48,6 +48,12 @@ pub struct Config {
     pub snapshot_chunk_bytes: usize,
     /// Largest snapshot accepted from a peer.
     pub max_snapshot_bytes: usize,
+    /// Snapshot bytes being assembled from all peers together. A chunk that would pass it
+    /// drops its snapshot (the peer is not at fault: it sends the snapshot again when a later
+    /// digest shows we still lag), so many peers sending snapshots at once cannot make us hold
+    /// `max_snapshot_bytes` each. Set it no lower than `max_snapshot_bytes`, or a snapshot of
+    /// that size can never arrive.
+    pub max_assembling_bytes: usize,
 }
 
 impl Default for Config {
@@ -68,6 +74,8 @@ impl Default for Config {
             compaction_threshold: 100_000,
             snapshot_chunk_bytes: 1 << 20,
             max_snapshot_bytes: 1 << 30,
+            // One maximum snapshot in total, however many peers send one.
+            max_assembling_bytes: 1 << 30,
         }
     }
 }

@@ -118,10 +118,13 @@ pub struct Stats {
     pub ops_pulled: u64,
     /// Received ops not kept (full buffer, undecodable, oversized).
     pub dropped: u64,
-    /// Snapshots sent and merged.
+    /// Snapshots sent.
     pub snapshots_sent: u64,
     /// Snapshots received and merged.
     pub snapshots_merged: u64,
+    /// Snapshots dropped while being assembled because the snapshots of all peers together
+    /// reached `max_assembling_bytes` (each peer sends its snapshot again later).
+    pub snapshots_refused: u64,
     /// Anti-entropy rounds this replica started.
     pub anti_entropy_rounds: u64,
 }
@@ -888,15 +891,29 @@ impl<T: Crdt> Replica<T> {
             }
             self.assemblies.insert(from, Assembly { id: chunk.id, next: 0, vv: vv.0, data: Vec::new() });
         }
+        // What the other peers' snapshots hold: O(assemblies), at most one per peer.
+        let others: usize = self.assemblies.iter().filter(|(p, _)| **p != from).map(|(_, a)| a.data.len()).sum();
         let Some(a) = self.assemblies.get_mut(&from) else { return };
         if a.id != chunk.id || a.next != chunk.index {
             self.assemblies.remove(&from);
             return;
         }
-        if a.data.len() + chunk.data.len() > self.config.max_snapshot_bytes {
+        let size = a.data.len() + chunk.data.len();
+        if size > self.config.max_snapshot_bytes {
             self.assemblies.remove(&from);
             self.misbehaved(from, "snapshot larger than the configured maximum".into());
             return;
+        }
+        if others.saturating_add(size) > self.config.max_assembling_bytes {
+            self.assemblies.remove(&from);
+            self.stats.snapshots_refused += 1;
+            tracing::debug!(?from, others, size, "snapshot dropped: the assembly budget of all peers is spent");
+            return;
+        }
+        if a.data.capacity() < size {
+            // Double as `Vec` would, but never past the largest snapshot accepted.
+            let want = size.max(a.data.capacity().saturating_mul(2)).min(self.config.max_snapshot_bytes);
+            a.data.reserve_exact(want - a.data.len());
         }
         a.data.extend_from_slice(&chunk.data);
         a.next += 1;
