@@ -80,7 +80,7 @@ const COUNTER_STATE: &str = concat!(
     "82",                                                     // (context, store)
     "81", "83", "50",                                         // context: [(bytes(16)
     "00000000000000000000000000000001", "01", "80",           //   A, max 1, cloud [])]
-    "81", "82", "82", "00", "01", "03",                       // store: [((replica #0 of the context, 1), +3)]
+    "83", "00", "01", "03",                                   // store: [replica #0 of the context, 1, +3] (flat)
 );
 
 // ---- the golden vectors: one per message variant ----------------------------------------------
@@ -182,8 +182,8 @@ const SNAPSHOT_LAST: &str = concat!(
     "01", "01",                                               //     1 index: 1
     "02", "f5",                                               //     2 last: true
     "03", "f6",                                               //     3 vv: null
-    "04", "4c",                                               //     4 data: bytes(12)
-    "000000010180818282000103",                               //       = COUNTER_STATE[16..]
+    "04", "4a",                                               //     4 data: bytes(10)
+    "00000001018083000103",                                   //       = COUNTER_STATE[16..]
 );
 
 fn goldens() -> Vec<(&'static str, Message, &'static str)> {

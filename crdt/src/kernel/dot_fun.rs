@@ -337,27 +337,61 @@ impl<V: fmt::Debug> fmt::Debug for DotFun<V> {
     }
 }
 
-/// Serialized as a sequence of `(dot, value)` pairs in dot order.
+/// Serialized as one flat sequence in dot order, replica index, counter and value for each
+/// entry: `[r₁, c₁, v₁, r₂, c₂, v₂, …]` (nested pairs would cost every entry two headers,
+/// two bytes in CBOR, and the encoder two calls).
 impl<V: Serialize> Serialize for DotFun<V> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.iter())
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(3 * self.len()))?;
+        for r in self.runs.as_slice() {
+            for (c, v) in &r.entries {
+                seq.serialize_element(&r.replica)?;
+                seq.serialize_element(c)?;
+                seq.serialize_element(v)?;
+            }
+        }
+        seq.end()
     }
 }
 
 impl<'de, V: Deserialize<'de>> Deserialize<'de> for DotFun<V> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let entries: Vec<(LocalDot, V)> = Vec::deserialize(deserializer)?;
-        if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
-            return Err(serde::de::Error::custom("dot function not sorted or has duplicate dots"));
-        }
-        let mut runs: Vec<Run<V>> = Vec::new();
-        for (d, v) in entries {
-            match runs.last_mut() {
-                Some(r) if r.replica == d.replica => r.entries.push((d.counter, v)),
-                _ => runs.push(Run { replica: d.replica, entries: vec![(d.counter, v)] }),
+        struct Flat<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Flat<V> {
+            type Value = DotFun<V>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a flat sequence of replica indices, counters and values")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<DotFun<V>, A::Error> {
+                use serde::de::Error;
+                let mut runs: Vec<Run<V>> = Vec::new();
+                while let Some(replica) = seq.next_element::<ReplicaIdx>()? {
+                    let Some(counter) = seq.next_element::<u64>()? else {
+                        return Err(A::Error::custom("dot function entry without a counter"));
+                    };
+                    let Some(v) = seq.next_element::<V>()? else {
+                        return Err(A::Error::custom("dot function entry without a value"));
+                    };
+                    match runs.last_mut() {
+                        Some(r) if r.replica == replica => {
+                            if r.entries.last().is_some_and(|&(last, _)| last >= counter) {
+                                return Err(A::Error::custom("dot function not sorted or has duplicate dots"));
+                            }
+                            r.entries.push((counter, v));
+                        }
+                        Some(r) if r.replica > replica => {
+                            return Err(A::Error::custom("dot function not sorted or has duplicate dots"));
+                        }
+                        _ => runs.push(Run { replica, entries: vec![(counter, v)] }),
+                    }
+                }
+                Ok(DotFun { runs: Runs::from_vec(runs) })
             }
         }
-        Ok(Self { runs: Runs::from_vec(runs) })
+        deserializer.deserialize_seq(Flat(std::marker::PhantomData))
     }
 }
 
@@ -389,5 +423,27 @@ mod tests {
         a.retain(|x, _| x.replica != ReplicaIdx(1));
         assert_eq!(a.len(), 5);
         assert!(a.check().is_ok());
+    }
+
+    /// `[r₁, c₁, v₁, r₂, c₂, v₂, …]` in dot order, and back; decoding refuses an entry cut
+    /// short and dots out of order or repeated.
+    #[test]
+    fn encodes_as_one_flat_sequence_in_dot_order() {
+        let mut f = DotFun::default();
+        for (x, v) in [(d(2, 1), 5i64), (d(0, 3), -1), (d(0, 1), 7)] {
+            f.insert(x, v);
+        }
+        let bytes = serde_cbor::to_vec(&f).unwrap();
+        assert_eq!(bytes, serde_cbor::to_vec(&(0u32, 1u64, 7i64, 0u32, 3u64, -1i64, 2u32, 1u64, 5i64)).unwrap());
+        assert_eq!(serde_cbor::from_slice::<DotFun<i64>>(&bytes).unwrap(), f);
+        for bad in [
+            serde_cbor::to_vec(&(0u32,)).unwrap(),
+            serde_cbor::to_vec(&(0u32, 1u64)).unwrap(),
+            serde_cbor::to_vec(&(0u32, 3u64, 1i64, 0u32, 1u64, 1i64)).unwrap(),
+            serde_cbor::to_vec(&(0u32, 1u64, 1i64, 0u32, 1u64, 2i64)).unwrap(),
+            serde_cbor::to_vec(&(2u32, 1u64, 1i64, 0u32, 1u64, 1i64)).unwrap(),
+        ] {
+            assert!(serde_cbor::from_slice::<DotFun<i64>>(&bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -207,19 +207,95 @@ impl fmt::Debug for DotSet {
     }
 }
 
-/// Serialized as the sequence of its dots.
+/// Serialized as one flat sequence, replica index then counter for each dot in order:
+/// `[r₁, c₁, r₂, c₂, …]`. An OR-Set holds one of these per element, so a per-dot pair
+/// would cost every element a header (a byte in CBOR) and the encoder a call.
 impl Serialize for DotSet {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.iter())
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(Some(2 * self.len()))?;
+        for d in self.iter() {
+            seq.serialize_element(&d.replica)?;
+            seq.serialize_element(&d.counter)?;
+        }
+        seq.end()
     }
 }
 
 impl<'de> Deserialize<'de> for DotSet {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let v: Vec<LocalDot> = Vec::deserialize(deserializer)?;
-        if !v.windows(2).all(|w| w[0] < w[1]) {
-            return Err(serde::de::Error::custom("dot set not sorted or has duplicates"));
+        struct Flat;
+        impl<'de> serde::de::Visitor<'de> for Flat {
+            type Value = DotSet;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a flat sequence of replica indices and counters")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<DotSet, A::Error> {
+                let mut first = None;
+                let mut rest: Vec<LocalDot> = Vec::new();
+                while let Some(replica) = seq.next_element::<ReplicaIdx>()? {
+                    let Some(counter) = seq.next_element::<u64>()? else {
+                        return Err(serde::de::Error::custom("dot set with a replica index but no counter"));
+                    };
+                    let d = LocalDot::new(replica, counter);
+                    match first {
+                        None => first = Some(d),
+                        Some(f) => {
+                            if rest.is_empty() {
+                                rest.push(f);
+                            }
+                            if rest.last().is_some_and(|&last| last >= d) {
+                                return Err(serde::de::Error::custom("dot set not sorted or has duplicates"));
+                            }
+                            rest.push(d);
+                        }
+                    }
+                }
+                Ok(match first {
+                    None => DotSet::Empty,
+                    Some(d) if rest.is_empty() => DotSet::one(d),
+                    Some(_) => DotSet::from_sorted(rest),
+                })
+            }
         }
-        Ok(DotSet::from_sorted(v))
+        deserializer.deserialize_seq(Flat)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(r: u32, c: u64) -> LocalDot {
+        LocalDot::new(ReplicaIdx(r), c)
+    }
+
+    fn cbor(values: &[u64]) -> Vec<u8> {
+        serde_cbor::to_vec(&values).unwrap()
+    }
+
+    /// One flat sequence `[r₁, c₁, r₂, c₂, …]`, and back to the same set in each variant.
+    #[test]
+    fn encodes_as_one_flat_sequence() {
+        for (set, flat) in [
+            (DotSet::Empty, vec![]),
+            (DotSet::one(d(0, 7)), vec![0, 7]),
+            (DotSet::from_sorted(vec![d(0, 7), d(0, 9), d(2, 1)]), vec![0, 7, 0, 9, 2, 1]),
+        ] {
+            let bytes = serde_cbor::to_vec(&set).unwrap();
+            assert_eq!(bytes, cbor(&flat), "{set:?}");
+            assert_eq!(serde_cbor::from_slice::<DotSet>(&bytes).unwrap(), set);
+        }
+    }
+
+    /// Decoding refuses what no set encodes to: an odd length, dots out of order, a
+    /// duplicate.
+    #[test]
+    fn decoding_refuses_non_canonical_input() {
+        for flat in [vec![0], vec![0, 7, 1], vec![0, 9, 0, 7], vec![1, 1, 0, 5], vec![0, 7, 0, 7]] {
+            assert!(serde_cbor::from_slice::<DotSet>(&cbor(&flat)).is_err(), "{flat:?}");
+        }
     }
 }
