@@ -556,6 +556,44 @@ fn op_made_after_hearing_from_several_replicas_lists_only_the_frontier() {
     assert_eq!(deps_of_local(&out), vec![Dot::new(id(10), 1)]);
 }
 
+/// A full causal buffer is shared fairly between the peers that send to it: an early op
+/// from a peer with a smaller share takes the place of the newest op of the peer with the
+/// largest, until the shares are even; then the buffer refuses as before. A peer flooding
+/// it with ops that can never be delivered does not keep an honest peer's early ops out.
+#[test]
+fn a_peer_that_fills_the_causal_buffer_gives_way_to_a_peer_with_a_smaller_share() {
+    let config = Config { max_buffered_ops: 4, ..Config::default() };
+    let mut rs = mesh(3, &config);
+    let payload = Bytes::from(codec::to_vec(&Cart::new().update("milk".to_string(), |q| q.inc(C, 1))).unwrap());
+    // C fills B's buffer with ops of an origin whose earlier ops never come.
+    let ghost = |c: u64| OpRecord { dot: Dot::new(id(9), c), deps: vec![], created_ms: 1, payload: payload.clone() };
+    let out = rs[1].handle_message(1, C, Message::Push { ops: (10..14).map(ghost).collect() });
+    assert!(events(&out).is_empty());
+    assert_eq!(rs[1].buffered().0, 4);
+
+    // A's ops 2, 3 and 4 arrive before its first.
+    let dots: Vec<Dot> = (1..=4).map(|t| add(&mut rs[0], t, "milk", 1).0).collect();
+    let recs: Vec<OpRecord> = dots.iter().map(|d| record(&rs[0], *d)).collect();
+    let early = |i: usize| Message::Push { ops: vec![recs[i].clone()] };
+    let made_room = "causal buffer full: made room for a peer with a smaller share";
+    let out = rs[1].handle_message(5, A, early(1));
+    assert_eq!(events(&out), vec![Event::Dropped { dot: Dot::new(id(9), 13), reason: made_room }]);
+    let out = rs[1].handle_message(6, A, early(2));
+    assert_eq!(events(&out), vec![Event::Dropped { dot: Dot::new(id(9), 12), reason: made_room }]);
+    // Two each: neither takes the other's place.
+    let out = rs[1].handle_message(7, A, early(3));
+    assert_eq!(events(&out), vec![Event::Dropped { dot: dots[3], reason: "causal buffer full" }]);
+    let out = rs[1].handle_message(8, C, Message::Push { ops: vec![ghost(14)] });
+    assert_eq!(events(&out), vec![Event::Dropped { dot: Dot::new(id(9), 14), reason: "causal buffer full" }]);
+    assert_eq!(rs[1].buffered().0, 4);
+
+    // A's first op comes: it and the two that waited for it are delivered.
+    let out = rs[1].handle_message(9, A, early(0));
+    assert_eq!(applied(&out), dots[..3].to_vec());
+    assert_eq!(rs[1].buffered().0, 2, "C's two");
+    assert_eq!(rs[1].stats().dropped, 4);
+}
+
 #[test]
 fn full_buffer_drops_the_op_and_anti_entropy_fetches_it_later() {
     let config = Config { max_buffered_ops: 1, ..Config::default() };

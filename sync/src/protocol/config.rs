@@ -28,7 +28,8 @@ pub struct Config {
     /// Largest frame sent or accepted (checked before allocation).
     pub max_frame_bytes: usize,
     /// Ops waiting for their dependencies: beyond this, new early ops are dropped (and
-    /// fetched again by anti-entropy).
+    /// fetched again by anti-entropy) — unless another peer holds more of them than the
+    /// sender would, when that peer's newest gives way: the space is shared fairly.
     pub max_buffered_ops: usize,
     /// The same bound in payload bytes.
     pub max_buffered_bytes: usize,

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::buffer::{CausalBuffer, missing};
+use super::buffer::{Bounds, CausalBuffer, missing};
 use super::log::{OpLog, record_size};
 use super::peers::{PeerInfo, PeerStatus, Peers};
 use super::{Config, Event, Output, ProtocolError};
@@ -591,13 +591,13 @@ impl<T: Crdt> Replica<T> {
             None => self.deliver(rec),
             Some(need) => {
                 let dot = rec.dot;
-                if !self.buffer.insert(
-                    rec,
-                    need,
-                    self.now,
-                    self.config.max_buffered_ops,
-                    self.config.max_buffered_bytes,
-                ) {
+                let bounds = Bounds { ops: self.config.max_buffered_ops, bytes: self.config.max_buffered_bytes };
+                let mut evicted = Vec::new();
+                let kept = self.buffer.insert(rec, from, need, self.now, bounds, &mut evicted);
+                for d in evicted {
+                    self.drop_op(d, "causal buffer full: made room for a peer with a smaller share");
+                }
+                if !kept {
                     self.drop_op(dot, "causal buffer full");
                 }
             }
@@ -635,12 +635,12 @@ impl<T: Crdt> Replica<T> {
             self.out.push(Output::Event(Event::Applied { dot }));
             self.log.push(rec.clone(), self.now);
             self.unpersisted.push(rec);
-            for woken in self.buffer.wake(dot.replica, dot.counter) {
+            for (woken, from) in self.buffer.wake(dot.replica, dot.counter) {
                 match missing(&woken, &self.vv) {
                     None => ready.push_back(woken),
                     Some(need) => {
                         let d = woken.dot;
-                        if !self.buffer.insert(woken, need, self.now, usize::MAX, usize::MAX) {
+                        if !self.buffer.insert(woken, from, need, self.now, Bounds::NONE, &mut Vec::new()) {
                             self.drop_op(d, "causal buffer full");
                         }
                     }
@@ -942,7 +942,7 @@ impl<T: Crdt> Replica<T> {
         self.vv_news = true;
         self.stats.snapshots_merged += 1;
         self.out.push(Output::Event(Event::SnapshotMerged { from, vv: snap_vv }));
-        for rec in self.buffer.drain() {
+        for (rec, sender) in self.buffer.drain() {
             if self.vv.contains(&rec.dot) {
                 continue;
             }
@@ -950,7 +950,7 @@ impl<T: Crdt> Replica<T> {
                 None => self.deliver(rec),
                 Some(need) => {
                     let d = rec.dot;
-                    if !self.buffer.insert(rec, need, self.now, usize::MAX, usize::MAX) {
+                    if !self.buffer.insert(rec, sender, need, self.now, Bounds::NONE, &mut Vec::new()) {
                         self.drop_op(d, "causal buffer full");
                     }
                 }
