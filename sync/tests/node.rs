@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use gossamer_crdt::{CausalCounter, OrMap, VClock};
+use gossamer_sync::membership;
 use gossamer_sync::net::{self, Endpoint, Identity, NetError, TrustList};
 use gossamer_sync::node::{Node, NodeError, NodeHandle};
 use gossamer_sync::protocol::Config;
@@ -41,14 +42,18 @@ fn start(dir: &Path) -> (Runtime, NodeHandle<Cart>) {
 }
 
 /// One node per directory, each in a runtime of its own, with the protocol configuration
-/// `config`.
-fn start_with(dirs: &[tempfile::TempDir], config: &Config) -> Vec<(Runtime, NodeHandle<Cart>)> {
+/// `config` and the membership configuration `swim`.
+fn start_with(
+    dirs: &[tempfile::TempDir],
+    config: &Config,
+    swim: &membership::Config,
+) -> Vec<(Runtime, NodeHandle<Cart>)> {
     dirs.iter()
         .map(|d| {
-            let (dir, config) = (d.path().to_owned(), config.clone());
+            let (dir, config, swim) = (d.path().to_owned(), config.clone(), swim.clone());
             std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-                let node = rt.block_on(Node::builder(&dir).protocol(config).spawn::<Cart>()).unwrap();
+                let node = rt.block_on(Node::builder(&dir).protocol(config).membership(swim).spawn::<Cart>()).unwrap();
                 (rt, node)
             })
             .join()
@@ -339,7 +344,7 @@ async fn a_data_directory_serves_one_process_at_a_time() {
 async fn op_larger_than_a_frame_reaches_the_peer_by_snapshot() {
     let small = Config { max_frame_bytes: 64 << 10, ..config() };
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let started = start_with(&dirs, &small);
+    let started = start_with(&dirs, &small, &membership::Config::default());
     let (a, b) = (&started[0].1, &started[1].1);
     trust_all(&[a, b]).await;
     let big = "x".repeat(100_000);
@@ -361,7 +366,10 @@ async fn op_larger_than_a_frame_reaches_the_peer_by_snapshot() {
 async fn a_burst_larger_than_the_send_queue_arrives_by_push() {
     let cfg = Config { max_frame_bytes: 64 << 10, push_grace_ms: 60_000, ..config() };
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let started = start_with(&dirs, &cfg);
+    // A peer declared down gets no pushes. The failure detector is not under test here: on a
+    // loaded machine a burst can delay probes past their deadline, so give suspicion time.
+    let swim = membership::Config { suspect_to_down_after: Duration::from_secs(120), ..membership::Config::default() };
+    let started = start_with(&dirs, &cfg, &swim);
     let (a, b) = (&started[0].1, &started[1].1);
     trust_all(&[a, b]).await;
     // With a 60 s grace, anti-entropy would not bring an op pushed before the nodes see each
