@@ -23,13 +23,13 @@
 //! ```
 //!
 //! ## Map of the crate
-//! - [`causal`][causal]: [`ReplicaId`], [`Dot`], [`VClock`], [`CausalContext`], [`Hlc`] and
+//! - [`causal`]: [`ReplicaId`], [`Dot`], [`VClock`], [`CausalContext`], [`Hlc`] and
 //!   [`HlcClock`] — the causality every type is built on.
-//! - [`traits`][traits]: [`CvRDT`] (state-based) and [`CmRDT`] (op-based).
-//! - [`kernel`][kernel]: the dot-store kernel — one causal join shared by every type that removes.
-//! - [`types`][types]: [`GCounter`], [`PNCounter`], [`CausalCounter`], [`LwwRegister`],
+//! - [`traits`]: [`CvRDT`] (state-based) and [`CmRDT`] (op-based).
+//! - [`kernel`]: the dot-store kernel — one causal join shared by every type that removes.
+//! - [`types`]: [`GCounter`], [`PNCounter`], [`CausalCounter`], [`LwwRegister`],
 //!   [`MvRegister`], [`OrSet`], [`OrMap`].
-//! - [`error`][error]: [`CausalityError`].
+//! - [`error`]: [`CausalityError`].
 
 #![forbid(unsafe_code)]
 

@@ -35,7 +35,7 @@ enum Command {
     Ticket,
     /// Trusts the device of TICKET and remembers it as a peer.
     Trust {
-        /// gossamer://<node-id>@<host:port>
+        /// gossamer://NODE-ID@HOST:PORT
         ticket: Ticket,
     },
     /// Adds QTY (default 1) of ITEM.

@@ -1,4 +1,4 @@
-//! The node: the driver that owns a protocol [`Replica`], its [`Store`], the QUIC
+//! The node: the driver that owns a protocol [`Replica`](crate::protocol::Replica), its [`Store`], the QUIC
 //! [`Endpoint`](crate::net::Endpoint) and SWIM [`Membership`](crate::membership::Membership),
 //! and the async API applications use ([`NodeHandle`]).
 //!
