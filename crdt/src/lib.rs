@@ -29,7 +29,7 @@
 //! - [`kernel`]: the dot-store kernel — one causal join shared by every type that removes.
 //! - [`types`]: [`GCounter`], [`PNCounter`], [`CausalCounter`], [`LwwRegister`],
 //!   [`MvRegister`], [`OrSet`], [`OrMap`].
-//! - [`error`]: [`CausalityError`].
+//! - [`error`]: the one error type, [`CausalityError`].
 
 #![forbid(unsafe_code)]
 
