@@ -26,11 +26,6 @@ pub(crate) struct Bounds {
     pub(crate) bytes: usize,
 }
 
-impl Bounds {
-    /// No bound: for ops that were already in the buffer and wait again.
-    pub(crate) const NONE: Bounds = Bounds { ops: usize::MAX, bytes: usize::MAX };
-}
-
 /// An op waiting in the buffer: who sent it, what it waits for, and since when.
 #[derive(Debug)]
 struct Held {
@@ -141,6 +136,14 @@ impl CausalBuffer {
         true
     }
 
+    /// Puts back an op taken out by [`wake`](Self::wake) or [`drain`](Self::drain) that still
+    /// waits, now for `need`: it was in the buffer, so it goes back whatever the bounds.
+    pub(crate) fn requeue(&mut self, rec: OpRecord, from: ReplicaId, need: (ReplicaId, u64), now: u64) {
+        let unbounded = Bounds { ops: usize::MAX, bytes: usize::MAX };
+        let kept = self.insert(rec, from, need, now, unbounded, &mut Vec::new());
+        debug_assert!(kept, "an unbounded insert always keeps the op");
+    }
+
     /// Takes out every op that was waiting for an event of `replica` up to `upto`, with the
     /// peer that sent each.
     pub(crate) fn wake(&mut self, replica: ReplicaId, upto: u64) -> Vec<(OpRecord, ReplicaId)> {
@@ -159,22 +162,23 @@ impl CausalBuffer {
     fn evict_newest(&mut self, peer: ReplicaId) -> Option<Dot> {
         loop {
             let dot = self.shares.get_mut(&peer)?.sent.pop()?;
-            if self.ops.get(&dot).is_some_and(|h| h.from == peer) {
-                let held = self.take(&dot)?;
-                self.unwait(&held.need, dot);
+            if self.ops.get(&dot).is_some_and(|h| h.from == peer) && self.discard(dot) {
                 return Some(dot);
             }
         }
     }
 
-    /// Removes `dot` from the ops waiting for `need`.
-    fn unwait(&mut self, need: &(ReplicaId, u64), dot: Dot) {
-        if let Some(dots) = self.waiting.get_mut(need) {
+    /// Drops `dot`'s op: out of `ops` (see [`take`](Self::take)) and out of the list of
+    /// ops waiting for what it needs. False when it was not here.
+    fn discard(&mut self, dot: Dot) -> bool {
+        let Some(held) = self.take(&dot) else { return false };
+        if let Some(dots) = self.waiting.get_mut(&held.need) {
             dots.retain(|d| *d != dot);
             if dots.is_empty() {
-                self.waiting.remove(need);
+                self.waiting.remove(&held.need);
             }
         }
+        true
     }
 
     /// Drops every op that has waited `max_age` or longer at `now`; returns their dots.
@@ -190,8 +194,7 @@ impl CausalBuffer {
             if self.ops.get(&dot).is_none_or(|h| h.since != since) {
                 continue;
             }
-            if let Some(held) = self.take(&dot) {
-                self.unwait(&held.need, dot);
+            if self.discard(dot) {
                 dropped.push(dot);
             }
         }

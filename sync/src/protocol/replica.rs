@@ -638,12 +638,7 @@ impl<T: Crdt> Replica<T> {
             for (woken, from) in self.buffer.wake(dot.replica, dot.counter) {
                 match missing(&woken, &self.vv) {
                     None => ready.push_back(woken),
-                    Some(need) => {
-                        let d = woken.dot;
-                        if !self.buffer.insert(woken, from, need, self.now, Bounds::NONE, &mut Vec::new()) {
-                            self.drop_op(d, "causal buffer full");
-                        }
-                    }
+                    Some(need) => self.buffer.requeue(woken, from, need, self.now),
                 }
             }
         }
@@ -948,12 +943,7 @@ impl<T: Crdt> Replica<T> {
             }
             match missing(&rec, &self.vv) {
                 None => self.deliver(rec),
-                Some(need) => {
-                    let d = rec.dot;
-                    if !self.buffer.insert(rec, sender, need, self.now, Bounds::NONE, &mut Vec::new()) {
-                        self.drop_op(d, "causal buffer full");
-                    }
-                }
+                Some(need) => self.buffer.requeue(rec, sender, need, self.now),
             }
         }
         self.persist_snapshot();
