@@ -233,31 +233,25 @@ impl<'de> Deserialize<'de> for DotSet {
             }
 
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<DotSet, A::Error> {
-                let mut first = None;
-                let mut rest: Vec<LocalDot> = Vec::new();
-                while let Some(replica) = seq.next_element::<ReplicaIdx>()? {
-                    let Some(counter) = seq.next_element::<u64>()? else {
-                        return Err(serde::de::Error::custom("dot set with a replica index but no counter"));
-                    };
-                    let d = LocalDot::new(replica, counter);
-                    match first {
-                        None => first = Some(d),
-                        Some(f) => {
-                            if rest.is_empty() {
-                                rest.push(f);
-                            }
-                            if rest.last().is_some_and(|&last| last >= d) {
-                                return Err(serde::de::Error::custom("dot set not sorted or has duplicates"));
-                            }
-                            rest.push(d);
-                        }
+                use serde::de::Error;
+                let mut next = || -> Result<Option<LocalDot>, A::Error> {
+                    let Some(replica) = seq.next_element::<ReplicaIdx>()? else { return Ok(None) };
+                    match seq.next_element::<u64>()? {
+                        Some(counter) => Ok(Some(LocalDot::new(replica, counter))),
+                        None => Err(A::Error::custom("dot set with a replica index but no counter")),
                     }
+                };
+                // One dot, the common case, allocates nothing.
+                let Some(first) = next()? else { return Ok(DotSet::Empty) };
+                let Some(second) = next()? else { return Ok(DotSet::one(first)) };
+                let mut dots = vec![first, second];
+                while let Some(d) = next()? {
+                    dots.push(d);
                 }
-                Ok(match first {
-                    None => DotSet::Empty,
-                    Some(d) if rest.is_empty() => DotSet::one(d),
-                    Some(_) => DotSet::from_sorted(rest),
-                })
+                if !dots.windows(2).all(|w| w[0] < w[1]) {
+                    return Err(A::Error::custom("dot set not sorted or has duplicates"));
+                }
+                Ok(DotSet::from_sorted(dots))
             }
         }
         deserializer.deserialize_seq(Flat)
