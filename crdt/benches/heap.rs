@@ -79,11 +79,14 @@ fn main() {
         println!("| {n} | {} | {} | {} |", per(g_heap, n), per(c_heap, n), per(a_heap, n));
     }
 
-    println!("\nCart of {CART_ITEMS} items after u increments: heap bytes in total (per increment)\n");
+    println!(
+        "\nCart of {CART_ITEMS} items after u increments: heap bytes in total (per increment; u = 0: \
+         every item added once, per item)\n"
+    );
     println!("| u | gossamer OrMap<String, CausalCounter> | crdts Map<String, PNCounter> | automerge counters |");
     println!("|---:|---:|---:|---:|");
     let ckeys = cart_keys();
-    for &u in sizes {
+    for u in std::iter::once(0).chain(sizes.iter().copied()) {
         let schedule = cart_schedule(u);
         let r = replica(1);
         let (g, g_heap) = live_bytes(|| {
@@ -106,9 +109,9 @@ fn main() {
         drop(a);
         println!(
             "| {u} | {g_heap} ({}) | {c_heap} ({}) | {a_heap} ({}) |",
-            per(g_heap, u),
-            per(c_heap, u),
-            per(a_heap, u)
+            per(g_heap, u.max(CART_ITEMS)),
+            per(c_heap, u.max(CART_ITEMS)),
+            per(a_heap, u.max(CART_ITEMS))
         );
     }
 }
