@@ -23,6 +23,24 @@ use crate::error::CausalityError;
 /// ```
 pub trait CvRDT {
     /// Joins `other` into `self`.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CvRDT, PNCounter, ReplicaId};
+    ///
+    /// let (r1, r2) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut a = PNCounter::new();
+    /// let mut b = PNCounter::new();
+    /// a.inc(r1, 5);
+    /// b.dec(r2, 2);
+    /// let mut ab = a.clone();
+    /// ab.merge(&b);
+    /// b.merge(&a);
+    /// assert_eq!(ab, b); // either order, the same state
+    /// assert_eq!(ab.value(), 3);
+    /// let before = ab.clone();
+    /// ab.merge(&b); // merging what was already merged changes nothing
+    /// assert_eq!(ab, before);
+    /// ```
     fn merge(&mut self, other: &Self);
 }
 
@@ -51,6 +69,20 @@ pub trait CmRDT {
     type Op;
 
     /// Applies an op produced by this or another replica.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CmRDT, GCounter, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut origin = GCounter::new();
+    /// let op = origin.inc(r, 5);
+    /// origin.apply(op); // its own op: `inc` already applied it, so a no-op
+    /// let mut replica = GCounter::new();
+    /// replica.apply(op);
+    /// replica.apply(op); // a duplicate is a no-op too
+    /// assert_eq!(replica.value(), 5);
+    /// assert_eq!(replica, origin);
+    /// ```
     fn apply(&mut self, op: Self::Op);
 
     /// Tells whether `op` is causally ready here: `Ok` when its dependencies have been applied
@@ -60,5 +92,22 @@ pub trait CmRDT {
     /// # Errors
     /// [`CausalityError::AlreadySeen`], [`CausalityError::MissingDependency`] or
     /// [`CausalityError::UnseenDependency`].
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalityError, CmRDT, Dot, OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut origin = OrSet::new();
+    /// let first = origin.add(r, "milk");
+    /// let second = origin.add(r, "eggs");
+    /// let mut replica = OrSet::new();
+    /// // `second` is r's second event, and `replica` has seen none of r's events.
+    /// let skips = CausalityError::MissingDependency { dot: Dot::new(r, 2), have: 0 };
+    /// assert_eq!(replica.validate(&second), Err(skips));
+    /// assert_eq!(replica.validate(&first), Ok(()));
+    /// replica.apply(first.clone());
+    /// assert_eq!(replica.validate(&second), Ok(()));
+    /// assert_eq!(replica.validate(&first), Err(CausalityError::AlreadySeen { dot: Dot::new(r, 1) }));
+    /// ```
     fn validate(&self, op: &Self::Op) -> Result<(), CausalityError>;
 }

@@ -30,11 +30,32 @@ pub struct Dot {
 
 impl Dot {
     /// The dot `(replica, counter)`.
+    ///
+    /// ```
+    /// use gossamer_crdt::{Dot, ReplicaId};
+    ///
+    /// // `const`, so a well-known dot can be a constant.
+    /// const FIRST: Dot = Dot::new(ReplicaId::from_u128(1), 1);
+    /// assert_eq!(FIRST.replica, ReplicaId::from_u128(1));
+    /// assert_eq!(FIRST.counter, 1);
+    /// assert_eq!(FIRST, Dot::from((ReplicaId::from_u128(1), 1)));
+    /// ```
     pub const fn new(replica: ReplicaId, counter: u64) -> Self {
         Self { replica, counter }
     }
 
     /// The following event of the same replica.
+    ///
+    /// ```
+    /// use gossamer_crdt::{Dot, ReplicaId, VClock};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut seen = VClock::new();
+    /// let first = seen.inc(r);
+    /// assert_eq!(first.next(), Dot::new(r, 2));
+    /// // The dot a replica mints next is the successor of its last one.
+    /// assert_eq!(seen.inc(r), first.next());
+    /// ```
     pub const fn next(self) -> Self {
         Self { replica: self.replica, counter: self.counter.saturating_add(1) }
     }

@@ -30,11 +30,29 @@ pub struct Hlc {
 
 impl Hlc {
     /// The timestamp `(physical_ms, logical)`.
+    ///
+    /// ```
+    /// use gossamer_crdt::Hlc;
+    ///
+    /// let t = Hlc::new(1_700_000_000_000, 3);
+    /// assert_eq!((t.physical_ms, t.logical), (1_700_000_000_000, 3));
+    /// assert_eq!(Hlc::new(0, 0), Hlc::default());
+    /// ```
     pub const fn new(physical_ms: u64, logical: u32) -> Self {
         Self { physical_ms, logical }
     }
 
     /// The smallest timestamp strictly greater than `self`.
+    ///
+    /// ```
+    /// use gossamer_crdt::Hlc;
+    ///
+    /// let t = Hlc::new(5, 0);
+    /// assert_eq!(t.successor(), Hlc::new(5, 1));
+    /// assert!(t < t.successor());
+    /// // When the logical counter is exhausted, the next millisecond is borrowed.
+    /// assert_eq!(Hlc::new(5, u32::MAX).successor(), Hlc::new(6, 0));
+    /// ```
     pub const fn successor(self) -> Self {
         match self.logical.checked_add(1) {
             Some(l) => Self::new(self.physical_ms, l),
@@ -89,17 +107,50 @@ pub struct HlcClock {
 
 impl HlcClock {
     /// A clock that refuses remote timestamps more than `max_drift_ms` ahead of local time.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalityError, Hlc, HlcClock};
+    ///
+    /// let mut clock = HlcClock::new(1_000);
+    /// assert_eq!(clock.last(), Hlc::new(0, 0));
+    /// // At local time 5 s, a remote timestamp up to 6 s is accepted, and nothing later.
+    /// assert!(clock.observe(Hlc::new(6_000, 0), 5_000).is_ok());
+    /// assert!(matches!(clock.observe(Hlc::new(6_001, 0), 5_000), Err(CausalityError::ClockAhead { .. })));
+    /// ```
     pub const fn new(max_drift_ms: u64) -> Self {
         Self { last: Hlc::new(0, 0), max_drift_ms }
     }
 
     /// The last timestamp issued or observed.
+    ///
+    /// ```
+    /// use gossamer_crdt::{Hlc, HlcClock};
+    ///
+    /// let mut clock = HlcClock::new(60_000);
+    /// let issued = clock.tick(1_000);
+    /// assert_eq!(clock.last(), issued);
+    /// let observed = clock.observe(Hlc::new(2_000, 7), 1_000).unwrap();
+    /// assert_eq!(clock.last(), observed);
+    /// assert_eq!(observed, Hlc::new(2_000, 8));
+    /// ```
     pub const fn last(&self) -> Hlc {
         self.last
     }
 
     /// Issues a timestamp for a local event at wall-clock time `now_ms`; always greater than
     /// every timestamp issued or observed before, even if `now_ms` went backwards.
+    ///
+    /// ```
+    /// use gossamer_crdt::{Hlc, HlcClock};
+    ///
+    /// let mut clock = HlcClock::new(60_000);
+    /// assert_eq!(clock.tick(1_000), Hlc::new(1_000, 0));
+    /// // Within one millisecond, the logical counter orders the events.
+    /// assert_eq!(clock.tick(1_000), Hlc::new(1_000, 1));
+    /// // The wall clock stepped back: the clock stays ahead of what it issued.
+    /// assert_eq!(clock.tick(400), Hlc::new(1_000, 2));
+    /// assert_eq!(clock.tick(1_500), Hlc::new(1_500, 0));
+    /// ```
     pub fn tick(&mut self, now_ms: u64) -> Hlc {
         self.last = if now_ms > self.last.physical_ms { Hlc::new(now_ms, 0) } else { self.last.successor() };
         self.last
@@ -110,6 +161,21 @@ impl HlcClock {
     /// # Errors
     /// [`CausalityError::ClockAhead`] when `remote` is more than `max_drift_ms` ahead of
     /// `now_ms`; the clock is left unchanged.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalityError, Hlc, HlcClock};
+    ///
+    /// let mut clock = HlcClock::new(60_000);
+    /// clock.tick(1_000);
+    /// // A remote timestamp ahead of ours, within the drift: we move past it.
+    /// assert_eq!(clock.observe(Hlc::new(3_000, 4), 1_000), Ok(Hlc::new(3_000, 5)));
+    /// assert!(clock.tick(1_000) > Hlc::new(3_000, 4));
+    /// // Too far ahead: a typed error, and the clock does not move.
+    /// let before = clock.last();
+    /// let err = clock.observe(Hlc::new(100_000, 0), 1_000).unwrap_err();
+    /// assert_eq!(err, CausalityError::ClockAhead { remote_ms: 100_000, local_ms: 1_000, max_drift_ms: 60_000 });
+    /// assert_eq!(clock.last(), before);
+    /// ```
     pub fn observe(&mut self, remote: Hlc, now_ms: u64) -> Result<Hlc, CausalityError> {
         if remote.physical_ms > now_ms.saturating_add(self.max_drift_ms) {
             return Err(CausalityError::ClockAhead {

@@ -29,26 +29,71 @@ pub struct ReplicaId([u8; 16]);
 
 impl ReplicaId {
     /// A fresh random id (UUID v4).
+    ///
+    /// ```
+    /// use gossamer_crdt::ReplicaId;
+    ///
+    /// let (a, b) = (ReplicaId::random(), ReplicaId::random());
+    /// assert_ne!(a, b);
+    /// assert_eq!(a.to_uuid().get_version_num(), 4);
+    /// ```
     pub fn random() -> Self {
         Self(*uuid::Uuid::new_v4().as_bytes())
     }
 
     /// The id with exactly these bytes.
+    ///
+    /// ```
+    /// use gossamer_crdt::ReplicaId;
+    ///
+    /// const ID: ReplicaId = ReplicaId::from_bytes([0xab; 16]);
+    /// assert_eq!(ID.as_bytes(), &[0xab; 16]);
+    /// assert_eq!(ID.to_string(), "abababab-abab-abab-abab-abababababab");
+    /// ```
     pub const fn from_bytes(bytes: [u8; 16]) -> Self {
         Self(bytes)
     }
 
     /// The id whose big-endian bytes are `n`; handy for tests and simulations.
+    ///
+    /// ```
+    /// use gossamer_crdt::ReplicaId;
+    ///
+    /// let r = ReplicaId::from_u128(0x0102);
+    /// assert_eq!(r, ReplicaId::from_bytes(0x0102_u128.to_be_bytes()));
+    /// assert_eq!(r.as_bytes()[14..], [1, 2]);
+    /// // Big-endian, so ids order as their numbers do.
+    /// assert!(ReplicaId::from_u128(2) < ReplicaId::from_u128(256));
+    /// ```
     pub const fn from_u128(n: u128) -> Self {
         Self(n.to_be_bytes())
     }
 
     /// The 16 bytes of this id.
+    ///
+    /// ```
+    /// use gossamer_crdt::ReplicaId;
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let bytes: &[u8; 16] = r.as_bytes();
+    /// assert_eq!(bytes[15], 1);
+    /// assert_eq!(ReplicaId::from_bytes(*bytes), r);
+    /// ```
     pub const fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
 
     /// This id as a [`uuid::Uuid`].
+    ///
+    /// ```
+    /// use gossamer_crdt::ReplicaId;
+    ///
+    /// let r = ReplicaId::random();
+    /// let u = r.to_uuid();
+    /// assert_eq!(u.as_bytes(), r.as_bytes());
+    /// assert_eq!(ReplicaId::from(u), r);
+    /// assert_eq!(u.hyphenated().to_string(), r.to_string());
+    /// ```
     pub fn to_uuid(self) -> uuid::Uuid {
         uuid::Uuid::from_bytes(self.0)
     }

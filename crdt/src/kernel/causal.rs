@@ -44,6 +44,27 @@ pub struct Causal<S> {
 
 /// A CRDT that can be the value type of an [`OrMap`](crate::OrMap): its store joins the
 /// map's shared context. Implemented by every [`Causal<S>`].
+///
+/// ```
+/// use gossamer_crdt::kernel::Embed;
+/// use gossamer_crdt::{CausalCounter, CounterStore, MvRegister, OrMap, ReplicaId};
+///
+/// // The keys of any map, whatever CRDT its values are.
+/// fn keys<V: Embed>(map: &OrMap<&'static str, V>) -> Vec<&'static str> {
+///     map.keys().copied().collect()
+/// }
+///
+/// let r = ReplicaId::from_u128(1);
+/// let mut cart: OrMap<&str, CausalCounter> = OrMap::new();
+/// cart.update("milk", |qty| qty.inc(r, 2));
+/// let mut prefs: OrMap<&str, MvRegister<&str>> = OrMap::new();
+/// prefs.update("drink", |reg| reg.write(r, "tea"));
+/// assert_eq!((keys(&cart), keys(&prefs)), (vec!["milk"], vec!["drink"]));
+/// // Under each key the map keeps `V::Store`: for a `CausalCounter`, a `CounterStore`.
+/// let milk: &<CausalCounter as Embed>::Store = cart.get(&"milk").unwrap();
+/// let milk: &CounterStore = milk;
+/// assert_eq!(milk.value(), 2);
+/// ```
 pub trait Embed {
     /// The store kept under each key.
     type Store: CausalStore;
@@ -71,16 +92,58 @@ impl<S: Default> Default for Causal<S> {
 
 impl<S: DotStore> Causal<S> {
     /// The empty state.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::Causal;
+    /// use gossamer_crdt::{CvRDT, OrSet, ReplicaId};
+    ///
+    /// let empty: OrSet<&str> = Causal::new();
+    /// assert!(empty.is_empty() && empty.context().is_empty());
+    /// let mut set = OrSet::new();
+    /// set.add(ReplicaId::from_u128(1), "milk");
+    /// let before = set.clone();
+    /// set.merge(&empty); // the empty state is the identity of merge
+    /// assert_eq!(set, before);
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Everything this replica has seen.
+    ///
+    /// ```
+    /// use gossamer_crdt::{Dot, OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut set = OrSet::new();
+    /// set.add(r, "milk");
+    /// set.remove(&"milk");
+    /// assert!(set.is_empty());
+    /// // The add's dot is in no store but still in the context: it was seen, then removed.
+    /// assert!(set.context().contains(&Dot::new(r, 1)));
+    /// assert_eq!(set.context().get(&r), 1);
+    /// ```
     pub fn context(&self) -> &CausalContext {
         &self.ctx
     }
 
     /// The live dots and their values.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CmRDT, OrSet, ReplicaId, SetStore};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut x = OrSet::new();
+    /// let milk = x.add(r, "milk");
+    /// x.add(r, "eggs");
+    /// x.remove(&"eggs");
+    /// let mut y = OrSet::new();
+    /// y.apply(milk);
+    /// // The same live dots, so equal stores; but only `x` has seen the eggs come and go.
+    /// let store: &SetStore<&str> = x.store();
+    /// assert_eq!(store, y.store());
+    /// assert_ne!(x, y);
+    /// ```
     pub fn store(&self) -> &S {
         &self.store
     }
@@ -89,7 +152,60 @@ impl<S: DotStore> Causal<S> {
     /// that shares this state's context; returns what `f` returns (usually that part's op).
     ///
     /// This is how the mutators of a field are reached inside a composite value, such as the
-    /// quantity of a cart item. See the `OrMap` docs for a composite example.
+    /// quantity of a cart item. See the [`DotStore`] and [`CausalStore`] docs for a complete
+    /// composite example, as a state-based CRDT and as the value type of an
+    /// [`OrMap`](crate::OrMap).
+    ///
+    /// ```
+    /// use gossamer_crdt::causal::{JoinCtx, LocalDot, ReplicaIdx};
+    /// use gossamer_crdt::kernel::{Causal, DotStore};
+    /// use gossamer_crdt::{CausalityError, CounterStore, Dot, OrSetOp, ReplicaId, SetStore};
+    ///
+    /// // A cart item: a quantity and some tags, under one context.
+    /// #[derive(Default, Clone, PartialEq, Debug)]
+    /// struct Item {
+    ///     qty: CounterStore,
+    ///     tags: SetStore<&'static str>,
+    /// }
+    ///
+    /// // `DotStore` field by field, as in the `DotStore` example (hidden here).
+    /// # impl DotStore for Item {
+    /// #     fn is_bottom(&self) -> bool {
+    /// #         self.qty.is_bottom() && self.tags.is_bottom()
+    /// #     }
+    /// #     fn for_each_dot(&self, f: &mut dyn FnMut(LocalDot)) {
+    /// #         self.qty.for_each_dot(f);
+    /// #         self.tags.for_each_dot(f);
+    /// #     }
+    /// #     fn retain_dots(&mut self, keep: &mut dyn FnMut(LocalDot) -> bool) {
+    /// #         self.qty.retain_dots(keep);
+    /// #         self.tags.retain_dots(keep);
+    /// #     }
+    /// #     fn join(&mut self, other: &Self, cx: JoinCtx<'_>) {
+    /// #         self.qty.join(&other.qty, cx);
+    /// #         self.tags.join(&other.tags, cx);
+    /// #     }
+    /// #     fn renumber(&mut self, map: &[ReplicaIdx]) {
+    /// #         self.qty.renumber(map);
+    /// #         self.tags.renumber(map);
+    /// #     }
+    /// #     fn check(&self) -> Result<(), CausalityError> {
+    /// #         self.qty.check()?;
+    /// #         self.tags.check()
+    /// #     }
+    /// # }
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut item: Causal<Item> = Causal::new();
+    /// let qty_op = item.project(|i| &mut i.qty, |qty| qty.inc(r, 2));
+    /// let tag_op = item.project(|i| &mut i.tags, |tags| tags.add(r, "organic"));
+    /// // One context for both fields: their changes take consecutive dots of `r`.
+    /// assert_eq!(qty_op.dot, Dot::new(r, 1));
+    /// assert!(matches!(tag_op, OrSetOp::Add { dot, .. } if dot == Dot::new(r, 2)));
+    /// assert_eq!(item.context().get(&r), 2);
+    /// assert_eq!(item.store().qty.value(), 2);
+    /// assert!(item.store().tags.contains(&"organic"));
+    /// ```
     pub fn project<U: DotStore, R>(
         &mut self,
         field: impl FnOnce(&mut S) -> &mut U,

@@ -183,16 +183,63 @@ impl<I: Iterator> ExactSizeIterator for Counted<I> {}
 
 impl<V> DotFun<V> {
     /// True when no dot is live.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::DotFun;
+    /// use gossamer_crdt::{MvRegister, ReplicaId};
+    ///
+    /// assert!(DotFun::<&str>::default().is_empty());
+    /// let mut reg = MvRegister::new();
+    /// reg.write(ReplicaId::from_u128(1), "tea");
+    /// // An `MvRegister`'s store is encoded as its `DotFun`: decoding it shows the kernel's view.
+    /// let bytes = serde_cbor::to_vec(reg.store()).unwrap();
+    /// let writes: DotFun<&str> = serde_cbor::from_slice(&bytes).unwrap();
+    /// assert!(!writes.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         matches!(self.runs, Runs::Empty)
     }
 
     /// The number of live dots: O(replicas).
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::DotFun;
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut qty = CausalCounter::new();
+    /// qty.inc(r, 2);
+    /// qty.inc(r, 1);
+    /// qty.dec(r, 3);
+    /// // A counter's store is encoded as its changes, a `DotFun` of deltas.
+    /// let bytes = serde_cbor::to_vec(qty.store()).unwrap();
+    /// let changes: DotFun<i64> = serde_cbor::from_slice(&bytes).unwrap();
+    /// assert_eq!(changes.len(), 3); // one live dot per change, though the value is 0
+    /// assert_eq!(changes.len(), qty.changes());
+    /// ```
     pub fn len(&self) -> usize {
         self.runs.as_slice().iter().map(|r| r.entries.len()).sum()
     }
 
     /// The live dots and their values, in dot order.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::DotFun;
+    /// use gossamer_crdt::{CvRDT, Dot, MvRegister, ReplicaId};
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut x = MvRegister::new();
+    /// let mut y = MvRegister::new();
+    /// x.write(a, "tea");
+    /// y.write(b, "coffee"); // concurrently
+    /// x.merge(&y);
+    /// // An `MvRegister`'s store is encoded as its `DotFun`: decoding it shows the kernel's view.
+    /// let bytes = serde_cbor::to_vec(x.store()).unwrap();
+    /// let writes: DotFun<&str> = serde_cbor::from_slice(&bytes).unwrap();
+    /// // Local dots name replicas by index in the register's context, which resolves them.
+    /// let live: Vec<(Dot, &str)> = writes.iter().map(|(d, v)| (x.context().resolve(d), *v)).collect();
+    /// assert_eq!(live, [(Dot::new(a, 1), "tea"), (Dot::new(b, 1), "coffee")]);
+    /// ```
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (LocalDot, &V)> + '_ {
         let inner =
             self.runs.as_slice().iter().flat_map(|r| r.entries.iter().map(|(c, v)| (LocalDot::new(r.replica, *c), v)));
@@ -200,6 +247,21 @@ impl<V> DotFun<V> {
     }
 
     /// The live values, in dot order.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::DotFun;
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut qty = CausalCounter::new();
+    /// qty.inc(r, 5);
+    /// qty.dec(r, 2);
+    /// // A counter's store is encoded as its changes, a `DotFun` of deltas.
+    /// let bytes = serde_cbor::to_vec(qty.store()).unwrap();
+    /// let changes: DotFun<i64> = serde_cbor::from_slice(&bytes).unwrap();
+    /// assert_eq!(changes.values().copied().collect::<Vec<_>>(), [5, -2]);
+    /// assert_eq!(changes.values().sum::<i64>(), qty.value()); // the value is their sum
+    /// ```
     pub fn values(&self) -> impl ExactSizeIterator<Item = &V> + '_ {
         let inner = self.runs.as_slice().iter().flat_map(|r| r.entries.iter().map(|(_, v)| v));
         Counted { inner, left: self.len() }

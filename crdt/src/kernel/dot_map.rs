@@ -74,16 +74,66 @@ fn position(i: usize) -> u32 {
 
 impl<K, S> DotMap<K, S> {
     /// True when no key is present.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::{DotMap, DotSet};
+    /// use gossamer_crdt::{OrSet, ReplicaId};
+    ///
+    /// assert!(DotMap::<&str, DotSet>::default().is_empty());
+    /// let mut set = OrSet::new();
+    /// set.add(ReplicaId::from_u128(1), "milk");
+    /// set.remove(&"milk");
+    /// // An `OrSet`'s store is encoded as its `DotMap`: decoding it shows the kernel's view.
+    /// let bytes = serde_cbor::to_vec(set.store()).unwrap();
+    /// let map: DotMap<&str, DotSet> = serde_cbor::from_slice(&bytes).unwrap();
+    /// assert!(map.is_empty()); // a removed key leaves nothing behind
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// The number of keys present.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::{DotMap, DotSet};
+    /// use gossamer_crdt::{CvRDT, OrSet, ReplicaId};
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut x = OrSet::new();
+    /// let mut y = OrSet::new();
+    /// x.add(a, "milk");
+    /// x.add(a, "eggs");
+    /// y.add(b, "milk"); // concurrently
+    /// x.merge(&y);
+    /// // An `OrSet`'s store is encoded as its `DotMap`: decoding it shows the kernel's view.
+    /// let bytes = serde_cbor::to_vec(x.store()).unwrap();
+    /// let map: DotMap<&str, DotSet> = serde_cbor::from_slice(&bytes).unwrap();
+    /// assert_eq!(map.len(), 2); // keys, not dots: "milk" holds two
+    /// assert_eq!(map.get("milk").map(DotSet::len), Some(2));
+    /// ```
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// The present keys and their stores in no particular order: O(n), no allocation.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::{DotMap, DotSet};
+    /// use gossamer_crdt::{CvRDT, OrSet, ReplicaId};
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut x = OrSet::new();
+    /// let mut y = OrSet::new();
+    /// x.add(a, "milk");
+    /// x.add(a, "eggs");
+    /// y.add(b, "milk"); // concurrently
+    /// x.merge(&y);
+    /// let bytes = serde_cbor::to_vec(x.store()).unwrap();
+    /// let map: DotMap<&str, DotSet> = serde_cbor::from_slice(&bytes).unwrap();
+    /// // A count needs no order: the live adds, summed over the elements.
+    /// assert_eq!(map.iter_unordered().len(), 2);
+    /// assert_eq!(map.iter_unordered().map(|(_, dots)| dots.len()).sum::<usize>(), 3);
+    /// ```
     pub fn iter_unordered(&self) -> impl ExactSizeIterator<Item = (&K, &S)> + '_ {
         self.entries.iter().map(|(k, s)| (k, s))
     }
@@ -99,6 +149,23 @@ impl<K, S> DotMap<K, S> {
     }
 
     /// The present keys and their stores, in key order. Sorts: O(n log n), one allocation.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::{DotMap, DotSet};
+    /// use gossamer_crdt::{Dot, OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut set = OrSet::new();
+    /// set.add(r, "milk");
+    /// set.add(r, "eggs");
+    /// set.add(r, "bread");
+    /// let bytes = serde_cbor::to_vec(set.store()).unwrap();
+    /// let map: DotMap<&str, DotSet> = serde_cbor::from_slice(&bytes).unwrap();
+    /// // Each element with the dot of its add, in element order; the set's context names the replicas.
+    /// let adds: Vec<(&str, Dot)> =
+    ///     map.iter().flat_map(|(k, dots)| dots.iter().map(|d| (*k, set.context().resolve(d)))).collect();
+    /// assert_eq!(adds, [("bread", Dot::new(r, 3)), ("eggs", Dot::new(r, 2)), ("milk", Dot::new(r, 1))]);
+    /// ```
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&K, &S)> + '_
     where
         K: Ord,
@@ -107,6 +174,22 @@ impl<K, S> DotMap<K, S> {
     }
 
     /// The present keys, in order. Sorts: O(n log n), one allocation.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::DotMap;
+    /// use gossamer_crdt::{CausalCounter, CounterStore, OrMap, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut cart: OrMap<&str, CausalCounter> = OrMap::new();
+    /// cart.update("milk", |qty| qty.inc(r, 2));
+    /// cart.update("eggs", |qty| qty.inc(r, 6));
+    /// cart.update("bread", |qty| qty.inc(r, 1));
+    /// cart.remove(&"eggs");
+    /// // An `OrMap`'s store is encoded as a `DotMap` of its values' stores.
+    /// let bytes = serde_cbor::to_vec(cart.store()).unwrap();
+    /// let map: DotMap<&str, CounterStore> = serde_cbor::from_slice(&bytes).unwrap();
+    /// assert_eq!(map.keys().copied().collect::<Vec<_>>(), ["bread", "milk"]);
+    /// ```
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &K> + '_
     where
         K: Ord,
@@ -128,6 +211,22 @@ impl<K: Hash + Eq, S> DotMap<K, S> {
     }
 
     /// The store of `key`, if present.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::DotMap;
+    /// use gossamer_crdt::{CausalCounter, CounterStore, OrMap, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut cart: OrMap<&str, CausalCounter> = OrMap::new();
+    /// cart.update("milk", |qty| qty.inc(r, 2));
+    /// cart.update("milk", |qty| qty.inc(r, 1));
+    /// // An `OrMap`'s store is encoded as a `DotMap` of its values' stores.
+    /// let bytes = serde_cbor::to_vec(cart.store()).unwrap();
+    /// let map: DotMap<&str, CounterStore> = serde_cbor::from_slice(&bytes).unwrap();
+    /// let milk = map.get("milk").unwrap();
+    /// assert_eq!((milk.value(), milk.changes()), (3, 2));
+    /// assert!(map.get("eggs").is_none());
+    /// ```
     pub fn get<Q>(&self, key: &Q) -> Option<&S>
     where
         K: Borrow<Q>,
@@ -137,6 +236,21 @@ impl<K: Hash + Eq, S> DotMap<K, S> {
     }
 
     /// True when `key` is present.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::DotMap;
+    /// use gossamer_crdt::{CausalCounter, CounterStore, OrMap, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut cart: OrMap<&str, CausalCounter> = OrMap::new();
+    /// cart.update("milk", |qty| qty.inc(r, 2));
+    /// cart.update("eggs", |qty| qty.inc(r, 6));
+    /// cart.remove(&"eggs");
+    /// let bytes = serde_cbor::to_vec(cart.store()).unwrap();
+    /// let map: DotMap<&str, CounterStore> = serde_cbor::from_slice(&bytes).unwrap();
+    /// assert!(map.contains_key("milk"));
+    /// assert!(!map.contains_key("eggs")); // removed: its changes' dots are gone
+    /// ```
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
         K: Borrow<Q>,

@@ -45,11 +45,47 @@ impl DotSet {
     }
 
     /// True when the set holds no dot.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::{DotMap, DotSet};
+    /// use gossamer_crdt::{OrSet, ReplicaId};
+    ///
+    /// assert!(DotSet::default().is_empty());
+    /// let mut set = OrSet::new();
+    /// set.add(ReplicaId::from_u128(1), "milk");
+    /// // An `OrSet`'s store is encoded as its `DotMap` of `DotSet`s: decoding it shows them.
+    /// let bytes = serde_cbor::to_vec(set.store()).unwrap();
+    /// let map: DotMap<&str, DotSet> = serde_cbor::from_slice(&bytes).unwrap();
+    /// // A present element has a live add: a map keeps no empty dot set.
+    /// assert!(map.iter().all(|(_, dots)| !dots.is_empty()));
+    /// ```
     pub fn is_empty(&self) -> bool {
         matches!(self, DotSet::Empty)
     }
 
     /// The number of dots.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::{DotMap, DotSet};
+    /// use gossamer_crdt::{CvRDT, OrSet, ReplicaId};
+    ///
+    /// fn dots_of_milk(set: &OrSet<&'static str>) -> usize {
+    ///     // An `OrSet`'s store is encoded as its `DotMap` of `DotSet`s: decoding it shows them.
+    ///     let bytes = serde_cbor::to_vec(set.store()).unwrap();
+    ///     let map: DotMap<&str, DotSet> = serde_cbor::from_slice(&bytes).unwrap();
+    ///     map.get("milk").map_or(0, DotSet::len)
+    /// }
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut x = OrSet::new();
+    /// let mut y = OrSet::new();
+    /// x.add(a, "milk");
+    /// y.add(b, "milk"); // concurrently
+    /// x.merge(&y);
+    /// assert_eq!(dots_of_milk(&x), 2);
+    /// x.add(a, "milk"); // saw both adds: replaces them
+    /// assert_eq!(dots_of_milk(&x), 1);
+    /// ```
     pub fn len(&self) -> usize {
         match self {
             DotSet::Empty => 0,
@@ -59,6 +95,25 @@ impl DotSet {
     }
 
     /// The dots in order.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::{DotMap, DotSet};
+    /// use gossamer_crdt::{CvRDT, Dot, OrSet, ReplicaId};
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut x = OrSet::new();
+    /// let mut y = OrSet::new();
+    /// x.add(a, "milk");
+    /// y.add(b, "eggs");
+    /// y.add(b, "milk"); // concurrently
+    /// x.merge(&y);
+    /// // An `OrSet`'s store is encoded as its `DotMap` of `DotSet`s: decoding it shows them.
+    /// let bytes = serde_cbor::to_vec(x.store()).unwrap();
+    /// let map: DotMap<&str, DotSet> = serde_cbor::from_slice(&bytes).unwrap();
+    /// // Local dots name replicas by index in the set's context, which resolves them.
+    /// let milk: Vec<Dot> = map.get("milk").unwrap().iter().map(|d| x.context().resolve(d)).collect();
+    /// assert_eq!(milk, [Dot::new(a, 1), Dot::new(b, 2)]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = LocalDot> + '_ {
         let (one, many): (Option<LocalDot>, &[LocalDot]) = match self {
             DotSet::Empty => (None, &[]),
@@ -69,6 +124,23 @@ impl DotSet {
     }
 
     /// True when `d` is in the set.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::{DotMap, DotSet};
+    /// use gossamer_crdt::{OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut set = OrSet::new();
+    /// set.add(r, "milk");
+    /// set.add(r, "eggs");
+    /// // An `OrSet`'s store is encoded as its `DotMap` of `DotSet`s: decoding it shows them.
+    /// let bytes = serde_cbor::to_vec(set.store()).unwrap();
+    /// let map: DotMap<&str, DotSet> = serde_cbor::from_slice(&bytes).unwrap();
+    /// let (milk, eggs) = (map.get("milk").unwrap(), map.get("eggs").unwrap());
+    /// let add_of_eggs = eggs.iter().next().unwrap();
+    /// assert!(eggs.contains(add_of_eggs));
+    /// assert!(!milk.contains(add_of_eggs));
+    /// ```
     pub fn contains(&self, d: LocalDot) -> bool {
         match self {
             DotSet::Empty => false,

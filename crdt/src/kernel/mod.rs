@@ -36,22 +36,160 @@ use crate::error::CausalityError;
 /// means "the same dots and values": ordered collections sorted, no empty sub-stores kept.
 /// Composite stores (a struct of stores that share one context, like a cart item of a
 /// quantity and a note) implement every method by calling it on each field.
+///
+/// ```
+/// use gossamer_crdt::causal::{JoinCtx, LocalDot, ReplicaIdx};
+/// use gossamer_crdt::kernel::{Causal, DotStore};
+/// use gossamer_crdt::{CausalityError, CounterStore, CvRDT, ReplicaId, SetStore};
+///
+/// // A cart item: a quantity and some tags, under one context.
+/// #[derive(Default, Clone, PartialEq, Debug)]
+/// struct Item {
+///     qty: CounterStore,
+///     tags: SetStore<&'static str>,
+/// }
+///
+/// impl DotStore for Item {
+///     fn is_bottom(&self) -> bool {
+///         self.qty.is_bottom() && self.tags.is_bottom()
+///     }
+///     fn for_each_dot(&self, f: &mut dyn FnMut(LocalDot)) {
+///         self.qty.for_each_dot(f);
+///         self.tags.for_each_dot(f);
+///     }
+///     fn retain_dots(&mut self, keep: &mut dyn FnMut(LocalDot) -> bool) {
+///         self.qty.retain_dots(keep);
+///         self.tags.retain_dots(keep);
+///     }
+///     fn join(&mut self, other: &Self, cx: JoinCtx<'_>) {
+///         self.qty.join(&other.qty, cx);
+///         self.tags.join(&other.tags, cx);
+///     }
+///     fn renumber(&mut self, map: &[ReplicaIdx]) {
+///         self.qty.renumber(map);
+///         self.tags.renumber(map);
+///     }
+///     fn check(&self) -> Result<(), CausalityError> {
+///         self.qty.check()?;
+///         self.tags.check()
+///     }
+/// }
+///
+/// // Paired with a context, the composite is a state-based CRDT.
+/// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+/// let mut x: Causal<Item> = Causal::new();
+/// let mut y = x.clone();
+/// x.project(|item| &mut item.qty, |qty| qty.inc(a, 2));
+/// y.project(|item| &mut item.tags, |tags| tags.add(b, "organic"));
+/// x.merge(&y);
+/// y.merge(&x);
+/// assert_eq!(x, y);
+/// assert_eq!(x.store().qty.value(), 2);
+/// assert!(x.store().tags.contains(&"organic"));
+/// ```
 pub trait DotStore: Default + Clone + PartialEq + fmt::Debug {
     /// True when no dot is live: the store is the bottom element (e.g. an absent key).
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::DotStore;
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut qty = CausalCounter::new();
+    /// assert!(qty.store().is_bottom());
+    /// qty.inc(r, 1);
+    /// qty.dec(r, 1);
+    /// // Back at zero but not bottom: both changes are live dots, for a remove to see.
+    /// assert_eq!(qty.value(), 0);
+    /// assert!(!qty.store().is_bottom());
+    /// ```
     fn is_bottom(&self) -> bool;
 
     /// Calls `f` with every live dot.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::DotStore;
+    /// use gossamer_crdt::{Dot, OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut set = OrSet::new();
+    /// set.add(r, "milk");
+    /// set.add(r, "eggs");
+    /// set.remove(&"milk");
+    /// let mut live = Vec::new();
+    /// // The store names replicas by index; its context resolves them.
+    /// set.store().for_each_dot(&mut |d| live.push(set.context().resolve(d)));
+    /// assert_eq!(live, [Dot::new(r, 2)]); // only the add of "eggs"
+    /// ```
     fn for_each_dot(&self, f: &mut dyn FnMut(LocalDot));
 
     /// Keeps only the dots for which `keep` answers true.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::DotStore;
+    /// use gossamer_crdt::{Dot, OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut set = OrSet::new();
+    /// set.add(r, "milk");
+    /// set.add(r, "eggs");
+    /// let mut store = set.store().clone();
+    /// store.retain_dots(&mut |d| set.context().resolve(d) != Dot::new(r, 1));
+    /// // "milk" lost its only dot, so it is gone: no empty sub-store is kept.
+    /// assert!(!store.contains(&"milk") && store.contains(&"eggs"));
+    /// assert_eq!(store.len(), 1);
+    /// ```
     fn retain_dots(&mut self, keep: &mut dyn FnMut(LocalDot) -> bool);
 
     /// The causal join: afterwards `self` holds every dot both sides hold, plus the dots only
     /// one side holds that the other side has never seen. `other` lives in the index space
     /// of `cx.theirs`; `self` in that of `cx.ours`.
+    ///
+    /// [`Causal`]'s [`merge`](crate::CvRDT::merge) builds the [`JoinCtx`] and calls it:
+    ///
+    /// ```
+    /// use gossamer_crdt::{CvRDT, OrSet, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut a = OrSet::new();
+    /// a.add(r, "bread");
+    /// a.add(r, "milk");
+    /// let mut b = a.clone();
+    /// b.remove(&"milk"); // b saw the add of "milk" and dropped its dot
+    /// a.add(r, "eggs"); // a dot b has never seen
+    /// a.merge(&b);
+    /// assert!(a.contains(&"bread")); // both hold it: kept
+    /// assert!(!a.contains(&"milk")); // only a holds it, and b saw it: removed
+    /// assert!(a.contains(&"eggs")); // only a holds it, and b never saw it: kept
+    /// ```
     fn join(&mut self, other: &Self, cx: JoinCtx<'_>);
 
     /// Renumbers replica indices: `map[old] == new`.
+    ///
+    /// ```
+    /// use gossamer_crdt::causal::{LocalDot, ReplicaIdx};
+    /// use gossamer_crdt::kernel::DotStore;
+    /// use gossamer_crdt::{OrSet, ReplicaId, SetStore};
+    ///
+    /// fn dots(store: &SetStore<&str>) -> Vec<(ReplicaIdx, u64)> {
+    ///     let mut v = Vec::new();
+    ///     store.for_each_dot(&mut |d: LocalDot| v.push(d.into()));
+    ///     v.sort();
+    ///     v
+    /// }
+    ///
+    /// let (r1, r2) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut set = OrSet::new();
+    /// set.add(r1, "milk"); // r1 takes index 0 of the set's context
+    /// set.add(r2, "eggs"); // r2 takes index 1
+    /// set.add(r2, "bread");
+    /// let before = dots(set.store());
+    /// let (i0, i1) = (before[0].0, before[1].0);
+    /// assert_eq!(before, [(i0, 1), (i1, 1), (i1, 2)]);
+    /// let mut swapped = set.store().clone();
+    /// swapped.renumber(&[i1, i0]); // index 0 becomes 1 and 1 becomes 0
+    /// assert_eq!(dots(&swapped), [(i0, 1), (i0, 2), (i1, 1)]);
+    /// ```
     fn renumber(&mut self, map: &[ReplicaIdx]);
 
     /// Checks the structural invariants of a decoded store (sorted, no duplicates, no empty
@@ -59,23 +197,154 @@ pub trait DotStore: Default + Clone + PartialEq + fmt::Debug {
     ///
     /// # Errors
     /// [`CausalityError::InvalidState`] naming the broken invariant.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::DotStore;
+    /// use gossamer_crdt::{CausalityError, OrSet, ReplicaId, SetStore};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut set = OrSet::new();
+    /// set.add(r, 7u32);
+    /// let bytes = serde_cbor::to_vec(set.store()).unwrap();
+    /// let decoded: SetStore<u32> = serde_cbor::from_slice(&bytes).unwrap();
+    /// assert_eq!(decoded.check(), Ok(()));
+    /// // A set store is encoded as `[elem, dots, …]`: this one keeps 7 with no live dot.
+    /// let bytes = serde_cbor::to_vec(&(7u32, Vec::<u64>::new())).unwrap();
+    /// let broken: SetStore<u32> = serde_cbor::from_slice(&bytes).unwrap();
+    /// assert!(matches!(broken.check(), Err(CausalityError::InvalidState(_))));
+    /// ```
     fn check(&self) -> Result<(), CausalityError>;
 }
 
 /// A dot store with an op type: the store of an op-based CRDT that can also live inside an
 /// [`OrMap`](crate::OrMap), sharing the map's context.
+///
+/// ```
+/// use gossamer_crdt::causal::{JoinCtx, LocalDot, ReplicaIdx};
+/// use gossamer_crdt::kernel::{Causal, CausalStore, DotStore};
+/// use gossamer_crdt::{
+///     CausalContext, CausalityError, CmRDT, CounterOp, CounterStore, OrMap, OrSetOp, ReplicaId, SetStore,
+/// };
+///
+/// // A cart item: a quantity and some tags, under one context.
+/// #[derive(Default, Clone, PartialEq, Debug)]
+/// struct Item {
+///     qty: CounterStore,
+///     tags: SetStore<&'static str>,
+/// }
+///
+/// // `DotStore` field by field, as in the `DotStore` example (hidden here).
+/// # impl DotStore for Item {
+/// #     fn is_bottom(&self) -> bool {
+/// #         self.qty.is_bottom() && self.tags.is_bottom()
+/// #     }
+/// #     fn for_each_dot(&self, f: &mut dyn FnMut(LocalDot)) {
+/// #         self.qty.for_each_dot(f);
+/// #         self.tags.for_each_dot(f);
+/// #     }
+/// #     fn retain_dots(&mut self, keep: &mut dyn FnMut(LocalDot) -> bool) {
+/// #         self.qty.retain_dots(keep);
+/// #         self.tags.retain_dots(keep);
+/// #     }
+/// #     fn join(&mut self, other: &Self, cx: JoinCtx<'_>) {
+/// #         self.qty.join(&other.qty, cx);
+/// #         self.tags.join(&other.tags, cx);
+/// #     }
+/// #     fn renumber(&mut self, map: &[ReplicaIdx]) {
+/// #         self.qty.renumber(map);
+/// #         self.tags.renumber(map);
+/// #     }
+/// #     fn check(&self) -> Result<(), CausalityError> {
+/// #         self.qty.check()?;
+/// #         self.tags.check()
+/// #     }
+/// # }
+///
+/// #[derive(Clone, PartialEq, Debug)]
+/// enum ItemOp {
+///     Qty(CounterOp),
+///     Tags(OrSetOp<&'static str>),
+/// }
+///
+/// impl CausalStore for Item {
+///     type Op = ItemOp;
+///
+///     fn apply_op(&mut self, ctx: &mut CausalContext, op: ItemOp) {
+///         match op {
+///             ItemOp::Qty(o) => self.qty.apply_op(ctx, o),
+///             ItemOp::Tags(o) => self.tags.apply_op(ctx, o),
+///         }
+///     }
+///     fn validate_op(&self, ctx: &CausalContext, op: &ItemOp) -> Result<(), CausalityError> {
+///         match op {
+///             ItemOp::Qty(o) => self.qty.validate_op(ctx, o),
+///             ItemOp::Tags(o) => self.tags.validate_op(ctx, o),
+///         }
+///     }
+/// }
+///
+/// // Now `Causal<Item>` is an op-based CRDT, and a value type of `OrMap`.
+/// let r = ReplicaId::from_u128(1);
+/// let mut cart: OrMap<&str, Causal<Item>> = OrMap::new();
+/// let mut other = cart.clone();
+/// let op = cart.update("milk", |item| ItemOp::Qty(item.project(|i| &mut i.qty, |q| q.inc(r, 2))));
+/// other.apply(op);
+/// let op = cart.update("milk", |item| ItemOp::Tags(item.project(|i| &mut i.tags, |t| t.add(r, "organic"))));
+/// other.apply(op);
+/// assert_eq!(other.get(&"milk").map(|item| item.qty.value()), Some(2));
+/// assert!(other.get(&"milk").is_some_and(|item| item.tags.contains(&"organic")));
+/// assert_eq!(other, cart);
+/// ```
 pub trait CausalStore: DotStore {
     /// The op shipped between replicas.
     type Op: Clone + PartialEq + fmt::Debug;
 
     /// Applies `op`, recording its dots in `ctx`. Duplicates are no-ops, and ops commute
     /// whatever the delivery order.
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::CausalStore;
+    /// use gossamer_crdt::{CausalContext, Dot, OrSet, ReplicaId, SetStore};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut origin = OrSet::new();
+    /// let add = origin.add(r, "milk");
+    /// let remove = origin.remove(&"milk");
+    /// let (mut s1, mut c1) = (SetStore::default(), CausalContext::new());
+    /// s1.apply_op(&mut c1, add.clone());
+    /// s1.apply_op(&mut c1, remove.clone());
+    /// // The other order, with a duplicate: the remove records the add's dot as seen, so the
+    /// // add stays dead when it arrives.
+    /// let (mut s2, mut c2) = (SetStore::default(), CausalContext::new());
+    /// s2.apply_op(&mut c2, remove);
+    /// s2.apply_op(&mut c2, add.clone());
+    /// s2.apply_op(&mut c2, add);
+    /// assert!(!s2.contains(&"milk") && c2.contains(&Dot::new(r, 1)));
+    /// assert_eq!((s1, c1), (s2, c2));
+    /// ```
     fn apply_op(&mut self, ctx: &mut CausalContext, op: Self::Op);
 
     /// Whether `op` is causally ready against `ctx` (see [`CmRDT::validate`](crate::CmRDT)).
     ///
     /// # Errors
     /// As [`CmRDT::validate`](crate::CmRDT::validate).
+    ///
+    /// ```
+    /// use gossamer_crdt::kernel::CausalStore;
+    /// use gossamer_crdt::{CausalContext, CausalityError, Dot, OrSet, ReplicaId, SetStore};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut origin = OrSet::new();
+    /// let add = origin.add(r, "milk");
+    /// let remove = origin.remove(&"milk");
+    /// let (mut store, mut ctx) = (SetStore::default(), CausalContext::new());
+    /// // The remove observed an add that has not arrived here yet.
+    /// let unseen = CausalityError::UnseenDependency { dot: Dot::new(r, 1) };
+    /// assert_eq!(store.validate_op(&ctx, &remove), Err(unseen));
+    /// assert_eq!(store.validate_op(&ctx, &add), Ok(()));
+    /// store.apply_op(&mut ctx, add);
+    /// assert_eq!(store.validate_op(&ctx, &remove), Ok(()));
+    /// ```
     fn validate_op(&self, ctx: &CausalContext, op: &Self::Op) -> Result<(), CausalityError>;
 }
 

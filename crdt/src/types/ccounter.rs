@@ -35,6 +35,18 @@ pub type CausalCounter = Causal<CounterStore>;
 ///
 /// The sum is kept up to date by every change, so [`value`](Self::value) is O(1); joins and
 /// removes, which are O(changes) anyway, recompute it.
+///
+/// ```
+/// use gossamer_crdt::{CausalCounter, CounterStore, OrMap, ReplicaId};
+///
+/// let r = ReplicaId::from_u128(1);
+/// let mut cart: OrMap<&str, CausalCounter> = OrMap::new();
+/// cart.update("eggs", |qty| qty.inc(r, 6));
+/// cart.update("eggs", |qty| qty.dec(r, 2));
+/// // Inside a map, a counter is read through its store.
+/// let eggs: &CounterStore = cart.get(&"eggs").unwrap();
+/// assert_eq!((eggs.value(), eggs.changes()), (4, 2));
+/// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct CounterStore {
     changes: DotFun<i64>,
@@ -125,6 +137,19 @@ impl<'de> Deserialize<'de> for CounterStore {
 }
 
 /// One change of a [`CausalCounter`].
+///
+/// ```
+/// use gossamer_crdt::{CausalCounter, CmRDT, CounterOp, Dot, ReplicaId};
+///
+/// let r = ReplicaId::from_u128(1);
+/// let mut a = CausalCounter::new();
+/// let op = a.dec(r, 2);
+/// assert_eq!(op, CounterOp { dot: Dot::new(r, 1), delta: -2 });
+/// let mut b = CausalCounter::new();
+/// b.apply(op);
+/// b.apply(op); // a duplicate changes nothing
+/// assert_eq!(b.value(), -2);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CounterOp {
     /// The change's dot.
@@ -135,12 +160,37 @@ pub struct CounterOp {
 
 impl CounterStore {
     /// The sum of the live changes, saturating at the `i64` bounds. O(1).
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut c = CausalCounter::new();
+    /// c.inc(r, 5);
+    /// c.dec(r, 8);
+    /// assert_eq!(c.value(), -3);
+    /// c.inc(r, u64::MAX); // each change is clamped to `i64::MAX`...
+    /// c.inc(r, u64::MAX);
+    /// assert_eq!(c.value(), i64::MAX); // ...and the sum saturates
+    /// ```
     pub fn value(&self) -> i64 {
         let sum = self.sum.get();
         i64::try_from(sum).unwrap_or(if sum < 0 { i64::MIN } else { i64::MAX })
     }
 
     /// The number of live changes (the state's size).
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut c = CausalCounter::new();
+    /// c.inc(r, 1);
+    /// c.inc(r, 1);
+    /// c.dec(r, 2);
+    /// assert_eq!(c.value(), 0);
+    /// assert_eq!(c.changes(), 3); // every change stays live until an enclosing map removes it
+    /// ```
     pub fn changes(&self) -> usize {
         self.changes.len()
     }
@@ -148,6 +198,20 @@ impl CounterStore {
 
 impl Causal<CounterStore> {
     /// Adds `delta` on behalf of `replica` and returns the op to ship.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, CmRDT, ReplicaId};
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut x = CausalCounter::new();
+    /// let mut y = CausalCounter::new();
+    /// let op_x = x.add(a, -5);
+    /// let op_y = y.add(b, 7); // concurrently
+    /// assert_eq!((op_x.delta, op_y.delta), (-5, 7));
+    /// x.apply(op_y);
+    /// y.apply(op_x);
+    /// assert_eq!((x.value(), y.value()), (2, 2));
+    /// ```
     pub fn add(&mut self, replica: ReplicaId, delta: i64) -> CounterOp {
         let (dot, local) = self.ctx.next_local_dot(replica);
         self.store.insert(local, delta);
@@ -155,11 +219,37 @@ impl Causal<CounterStore> {
     }
 
     /// Adds `n` (clamped to `i64::MAX`).
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, CmRDT, CounterOp, Dot, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut a = CausalCounter::new();
+    /// let mut b = CausalCounter::new();
+    /// let op = a.inc(r, 3);
+    /// assert_eq!(op, CounterOp { dot: Dot::new(r, 1), delta: 3 });
+    /// b.apply(op);
+    /// assert_eq!(b.value(), 3);
+    /// assert_eq!(a.inc(r, u64::MAX).delta, i64::MAX); // clamped
+    /// ```
     pub fn inc(&mut self, replica: ReplicaId, n: u64) -> CounterOp {
         self.add(replica, i64::try_from(n).unwrap_or(i64::MAX))
     }
 
     /// Subtracts `n` (clamped to `i64::MAX`).
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, CmRDT, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut a = CausalCounter::new();
+    /// let mut b = CausalCounter::new();
+    /// b.apply(a.inc(r, 1));
+    /// let op = a.dec(r, 3);
+    /// assert_eq!(op.delta, -3);
+    /// b.apply(op);
+    /// assert_eq!((a.value(), b.value()), (-2, -2)); // no floor at zero
+    /// ```
     pub fn dec(&mut self, replica: ReplicaId, n: u64) -> CounterOp {
         self.add(replica, -i64::try_from(n).unwrap_or(i64::MAX))
     }

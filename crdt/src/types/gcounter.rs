@@ -39,6 +39,17 @@ pub struct GCounter {
 }
 
 /// An increment: the origin's entry after it, `dot.counter` being its sequence number.
+///
+/// ```
+/// use gossamer_crdt::{Dot, GCounter, ReplicaId};
+///
+/// let r = ReplicaId::from_u128(1);
+/// let mut c = GCounter::new();
+/// c.inc(r, 5);
+/// let op = c.inc(r, 2);
+/// assert_eq!(op.dot, Dot::new(r, 2)); // the second increment of `r`...
+/// assert_eq!(op.count, 7); // ...and `r`'s total after it
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct GCounterOp {
     /// The origin and the increment's sequence number there.
@@ -49,11 +60,31 @@ pub struct GCounterOp {
 
 impl GCounter {
     /// A counter at zero.
+    ///
+    /// ```
+    /// use gossamer_crdt::{GCounter, ReplicaId};
+    ///
+    /// let c = GCounter::new();
+    /// assert_eq!(c.value(), 0);
+    /// assert_eq!(c.get(&ReplicaId::from_u128(1)), 0);
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Adds `n` on behalf of `replica` (saturating) and returns the op to ship.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CmRDT, GCounter, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut local = GCounter::new();
+    /// let mut remote = GCounter::new();
+    /// remote.apply(local.inc(r, 3));
+    /// assert_eq!((local.value(), remote.value()), (3, 3));
+    /// local.inc(r, u64::MAX); // saturates, never wraps
+    /// assert_eq!(local.get(&r), u64::MAX);
+    /// ```
     pub fn inc(&mut self, replica: ReplicaId, n: u64) -> GCounterOp {
         let e = self.entries.entry(replica).or_insert((0, 0));
         e.0 = e.0.saturating_add(1);
@@ -62,21 +93,70 @@ impl GCounter {
     }
 
     /// The sum over replicas, saturating at `u64::MAX`.
+    ///
+    /// ```
+    /// use gossamer_crdt::{GCounter, ReplicaId};
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut c = GCounter::new();
+    /// c.inc(a, 2);
+    /// c.inc(b, 3);
+    /// assert_eq!(c.value(), 5);
+    /// c.inc(b, u64::MAX); // the true sum no longer fits in a `u64`
+    /// assert_eq!(c.value(), u64::MAX);
+    /// ```
     pub fn value(&self) -> u64 {
         u64::try_from(self.value_u128()).unwrap_or(u64::MAX)
     }
 
     /// The exact sum over replicas.
+    ///
+    /// ```
+    /// use gossamer_crdt::{GCounter, ReplicaId};
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut c = GCounter::new();
+    /// c.inc(a, u64::MAX);
+    /// c.inc(b, 1);
+    /// assert_eq!(c.value(), u64::MAX); // saturated
+    /// assert_eq!(c.value_u128(), u128::from(u64::MAX) + 1); // exact
+    /// ```
     pub fn value_u128(&self) -> u128 {
         self.entries.values().map(|&(_, c)| u128::from(c)).sum()
     }
 
     /// What `replica` has contributed.
+    ///
+    /// ```
+    /// use gossamer_crdt::{GCounter, ReplicaId};
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut c = GCounter::new();
+    /// c.inc(a, 2);
+    /// c.inc(a, 3);
+    /// c.inc(b, 4);
+    /// assert_eq!(c.get(&a), 5);
+    /// assert_eq!(c.get(&b), 4);
+    /// assert_eq!(c.get(&ReplicaId::from_u128(3)), 0); // never incremented
+    /// ```
     pub fn get(&self, replica: &ReplicaId) -> u64 {
         self.entries.get(replica).map_or(0, |e| e.1)
     }
 
     /// How many increments of `replica` have been seen.
+    ///
+    /// ```
+    /// use gossamer_crdt::{GCounter, ReplicaId};
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut c = GCounter::new();
+    /// c.inc(a, 10);
+    /// let op = c.inc(a, 10);
+    /// assert_eq!(c.seq(&a), 2); // two increments...
+    /// assert_eq!(c.get(&a), 20); // ...worth 20
+    /// assert_eq!(op.dot.counter, c.seq(&a)); // an op's dot is its origin's sequence number
+    /// assert_eq!(c.seq(&b), 0);
+    /// ```
     pub fn seq(&self, replica: &ReplicaId) -> u64 {
         self.entries.get(replica).map_or(0, |e| e.0)
     }

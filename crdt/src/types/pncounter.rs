@@ -31,6 +31,22 @@ pub struct PNCounter {
 }
 
 /// An increment or a decrement.
+///
+/// ```
+/// use gossamer_crdt::{CmRDT, PNCounter, PNCounterOp, ReplicaId};
+///
+/// let r = ReplicaId::from_u128(1);
+/// let mut x = PNCounter::new();
+/// let up = x.inc(r, 5);
+/// let down = x.dec(r, 2);
+/// assert!(matches!(up, PNCounterOp::Inc(_)));
+/// assert!(matches!(down, PNCounterOp::Dec(_)));
+/// let mut y = PNCounter::new();
+/// y.apply(down); // the two sides are independent: any order converges
+/// y.apply(up);
+/// assert_eq!(y, x);
+/// assert_eq!(y.value(), 3);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PNCounterOp {
     /// Applies to the positive side.
@@ -41,27 +57,78 @@ pub enum PNCounterOp {
 
 impl PNCounter {
     /// A counter at zero.
+    ///
+    /// ```
+    /// use gossamer_crdt::PNCounter;
+    ///
+    /// let c = PNCounter::new();
+    /// assert_eq!(c.value(), 0);
+    /// assert_eq!(c, PNCounter::default());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Adds `n` on behalf of `replica`.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CmRDT, PNCounter, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut local = PNCounter::new();
+    /// let mut remote = PNCounter::new();
+    /// remote.apply(local.inc(r, 4));
+    /// assert_eq!((local.value(), remote.value()), (4, 4));
+    /// ```
     pub fn inc(&mut self, replica: ReplicaId, n: u64) -> PNCounterOp {
         PNCounterOp::Inc(self.p.inc(replica, n))
     }
 
     /// Subtracts `n` on behalf of `replica`.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CmRDT, PNCounter, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut local = PNCounter::new();
+    /// let mut remote = PNCounter::new();
+    /// remote.apply(local.inc(r, 1));
+    /// remote.apply(local.dec(r, 3)); // may go below zero
+    /// assert_eq!((local.value(), remote.value()), (-2, -2));
+    /// ```
     pub fn dec(&mut self, replica: ReplicaId, n: u64) -> PNCounterOp {
         PNCounterOp::Dec(self.n.inc(replica, n))
     }
 
     /// P − N, saturating at the `i64` bounds.
+    ///
+    /// ```
+    /// use gossamer_crdt::{PNCounter, ReplicaId};
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut c = PNCounter::new();
+    /// c.inc(a, 10);
+    /// c.dec(b, 4);
+    /// assert_eq!(c.value(), 6);
+    /// c.inc(a, u64::MAX); // beyond `i64::MAX`
+    /// assert_eq!(c.value(), i64::MAX);
+    /// ```
     pub fn value(&self) -> i64 {
         let v = self.value_i128();
         i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
     }
 
     /// P − N exactly.
+    ///
+    /// ```
+    /// use gossamer_crdt::{PNCounter, ReplicaId};
+    ///
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut c = PNCounter::new();
+    /// c.dec(r, u64::MAX);
+    /// assert_eq!(c.value(), i64::MIN); // saturated
+    /// assert_eq!(c.value_i128(), -i128::from(u64::MAX)); // exact
+    /// ```
     pub fn value_i128(&self) -> i128 {
         // Each side is at most 2^64 · replicas, far inside i128 for any real deployment.
         self.p.value_u128() as i128 - self.n.value_u128() as i128
