@@ -9,6 +9,40 @@ use crate::net::NodeId;
 /// None of these leaves the membership unusable: an error about a datagram concerns that
 /// datagram (and perhaps its sender) only, and the outputs produced before it still have to
 /// be carried out ([`Membership::drain_outputs`](super::Membership::drain_outputs)).
+///
+/// ```
+/// use std::time::Duration;
+/// use gossamer_sync::membership::{Config, MemberId, Membership, MembershipError, Output};
+/// use gossamer_sync::net::{NodeId, Ticket};
+///
+/// let (a, b, c) = (NodeId::from_bytes([1; 20]), NodeId::from_bytes([2; 20]), NodeId::from_bytes([3; 20]));
+/// let a_id = MemberId::new(a, "192.0.2.1:4433".parse().unwrap(), 1);
+/// let b_id = MemberId::new(b, "192.0.2.2:4433".parse().unwrap(), 1);
+///
+/// // A configuration that does not validate.
+/// let bad = Config { probe_rtt: Duration::from_secs(2), ..Config::lan(5) };
+/// assert!(matches!(Membership::new(a_id, bad, 1), Err(MembershipError::InvalidConfig(_))));
+///
+/// let mut alice = Membership::new(a_id, Config::default(), 1).unwrap();
+/// let mut bob = Membership::new(b_id, Config::default(), 2).unwrap();
+/// assert_eq!(alice.announce(Ticket::new(a, a_id.addr()), 0), Err(MembershipError::AnnounceToSelf));
+///
+/// // Bob's announce, handed to Alice as if it came over Carol's connection.
+/// bob.announce(Ticket::new(a, a_id.addr()), 0).unwrap();
+/// let datagram = bob.drain_outputs().find_map(|o| match o {
+///     Output::Send { bytes, .. } => Some(bytes),
+///     _ => None,
+/// }).unwrap();
+/// let forged = alice.handle_datagram(c, &datagram, 0);
+/// assert_eq!(forged, Err(MembershipError::Impersonation { claimed: b, authenticated: c }));
+///
+/// let max = alice.config().max_datagram_size;
+/// let huge = alice.handle_datagram(b, &vec![0; max + 1], 0);
+/// assert_eq!(huge, Err(MembershipError::DatagramTooLarge { len: max + 1, max }));
+///
+/// alice.leave(0).unwrap();
+/// assert_eq!(alice.announce(Ticket::new(b, b_id.addr()), 0), Err(MembershipError::Left));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum MembershipError {
     /// A datagram's SWIM header names a sender other than the peer the transport

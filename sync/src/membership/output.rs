@@ -61,6 +61,45 @@ pub enum Output {
 /// takes them through [`peer_status`](Self::peer_status):
 /// `replica.set_peer(replica_id, status)` — `Up` → `Alive`, `Suspect` → `Suspect`,
 /// `Down` → `Down`.
+///
+/// ```
+/// use gossamer_sync::membership::{Config, Event, MemberId, Membership, Output};
+/// use gossamer_sync::net::{NodeId, Ticket};
+///
+/// /// Carries `from`'s datagrams to `to` (its only peer) and keeps `from`'s events.
+/// fn deliver(from: &mut Membership, to: &mut Membership, events: &mut Vec<Event>) {
+///     let sender = from.id().node();
+///     for output in from.drain_outputs().collect::<Vec<_>>() {
+///         match output {
+///             Output::Send { bytes, .. } => to.handle_datagram(sender, &bytes, 0).unwrap(),
+///             Output::Event(event) => events.push(event),
+///             Output::ScheduleTimer { .. } => {} // a join needs no timer
+///         }
+///     }
+/// }
+///
+/// let a_id = MemberId::new(NodeId::from_bytes([1; 20]), "192.0.2.1:4433".parse().unwrap(), 1);
+/// let b_id = MemberId::new(NodeId::from_bytes([2; 20]), "192.0.2.2:4433".parse().unwrap(), 1);
+/// let mut a = Membership::new(a_id, Config::default(), 1).unwrap();
+/// let mut b = Membership::new(b_id, Config::default(), 2).unwrap();
+/// let (mut a_events, mut b_events) = (Vec::new(), Vec::new());
+///
+/// b.announce(Ticket::new(a_id.node(), a_id.addr()), 0).unwrap();
+/// for _ in 0..3 {
+///     deliver(&mut b, &mut a, &mut b_events);
+///     deliver(&mut a, &mut b, &mut a_events);
+/// }
+/// assert!(b_events.contains(&Event::Up { node: a_id.node(), addr: a_id.addr() }));
+/// assert!(b_events.contains(&Event::Joined));
+/// assert!(a_events.contains(&Event::Up { node: b_id.node(), addr: b_id.addr() }));
+///
+/// // `b` leaves: it says so itself, and `a` learns it at once.
+/// b.leave(0).unwrap();
+/// deliver(&mut b, &mut a, &mut b_events);
+/// deliver(&mut a, &mut b, &mut a_events);
+/// assert_eq!(b_events.last(), Some(&Event::Left));
+/// assert!(a_events.contains(&Event::Down { node: b_id.node() }));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// `node` is reachable at `addr`: first heard of, back after being down (in a new
@@ -167,6 +206,27 @@ pub struct Timer {
 impl Timer {
     /// When it is due, in the milliseconds of the `now` the driver passes: the `now` of the
     /// call that scheduled it plus `after`, rounded up.
+    ///
+    /// ```
+    /// use gossamer_sync::membership::{Config, MemberId, Membership, Output, Timer};
+    /// use gossamer_sync::net::{NodeId, Ticket};
+    ///
+    /// let id = MemberId::new(NodeId::from_bytes([1; 20]), "192.0.2.1:4433".parse().unwrap(), 1);
+    /// let seed = Ticket::new(NodeId::from_bytes([2; 20]), "192.0.2.2:4433".parse().unwrap());
+    /// let first_timer = |now: u64| -> Timer {
+    ///     let mut membership = Membership::new(id, Config::default(), 7).unwrap();
+    ///     membership.announce(seed, now).unwrap();
+    ///     let mut timers = membership.drain_outputs().filter_map(|o| match o {
+    ///         Output::ScheduleTimer { timer, .. } => Some(timer),
+    ///         _ => None,
+    ///     });
+    ///     timers.next().unwrap()
+    /// };
+    /// // Deadlines are on the driver's own clock: a minute later, a minute later.
+    /// let (early, late) = (first_timer(0), first_timer(60_000));
+    /// assert!(early.deadline() > 0);
+    /// assert_eq!(late.deadline(), early.deadline() + 60_000);
+    /// ```
     pub fn deadline(&self) -> u64 {
         self.deadline
     }

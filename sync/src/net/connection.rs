@@ -12,6 +12,40 @@ use super::{NetError, NodeId, VerifiedNodeId};
 ///
 /// The code travels in the QUIC `CONNECTION_CLOSE` frame; the peer sees it as
 /// `quinn::ConnectionError::ApplicationClosed`.
+///
+/// A node that reads a malformed frame closes that one connection with
+/// [`ProtocolViolation`](Self::ProtocolViolation), and the peer learns why:
+///
+/// ```
+/// use std::time::Duration;
+/// use gossamer_sync::net::{CloseCode, NetError};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # use gossamer_sync::net::{Endpoint, Identity, TrustList};
+/// # let loopback = "127.0.0.1:0".parse()?;
+/// # let server = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+/// # let client = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+/// # server.trust().add(client.node_id());
+/// # client.trust().add(server.node_id());
+/// # let accepting = server.clone();
+/// # let accepted = tokio::spawn(async move { accepting.accept().await.expect("open").handshake().await });
+/// # let to_server = client.connect(server.local_addr()?, server.node_id()).await?;
+/// # let to_client = tokio::time::timeout(std::time::Duration::from_secs(5), accepted).await???;
+/// to_client.close(CloseCode::ProtocolViolation, "frame too large");
+///
+/// let why = tokio::time::timeout(Duration::from_secs(5), to_server.closed()).await?;
+/// assert!(
+///     matches!(&why, NetError::Connection(quinn::ConnectionError::ApplicationClosed(close))
+///         if close.error_code == quinn::VarInt::from_u32(CloseCode::ProtocolViolation.code())
+///             && &close.reason[..] == b"frame too large"),
+///     "{why}"
+/// );
+/// # client.close();
+/// # server.close();
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CloseCode {
     /// Orderly shutdown: nothing went wrong.
@@ -23,6 +57,24 @@ pub enum CloseCode {
 
 impl CloseCode {
     /// The code on the wire.
+    ///
+    /// A peer turns the error code of a close it received back into a `CloseCode`:
+    ///
+    /// ```
+    /// use gossamer_sync::net::CloseCode;
+    ///
+    /// fn received(close: &quinn::ApplicationClose) -> Option<CloseCode> {
+    ///     [CloseCode::Done, CloseCode::ProtocolViolation]
+    ///         .into_iter()
+    ///         .find(|code| quinn::VarInt::from_u32(code.code()) == close.error_code)
+    /// }
+    ///
+    /// let close =
+    ///     quinn::ApplicationClose { error_code: quinn::VarInt::from_u32(1), reason: "frame too large".into() };
+    /// assert_eq!(received(&close), Some(CloseCode::ProtocolViolation));
+    /// // `Done` is 0, QUIC's customary "no error".
+    /// assert_eq!(CloseCode::Done.code(), 0);
+    /// ```
     pub fn code(self) -> u32 {
         match self {
             Self::Done => 0,
@@ -73,11 +125,60 @@ impl PeerConnection {
     }
 
     /// The peer's verified node id.
+    ///
+    /// Each side of a connection learns the other's id from the certificate it presented:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use gossamer_sync::net::{Endpoint, Identity, TrustList};
+    /// # let loopback = "127.0.0.1:0".parse()?;
+    /// # let server = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # let client = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # server.trust().add(client.node_id());
+    /// # client.trust().add(server.node_id());
+    /// let accepting = server.clone();
+    /// let accepted = tokio::spawn(async move { accepting.accept().await.expect("open").handshake().await });
+    /// let to_server = client.connect(server.local_addr()?, server.node_id()).await?;
+    /// assert_eq!(to_server.peer(), server.node_id());
+    ///
+    /// let to_client = tokio::time::timeout(Duration::from_secs(5), accepted).await???;
+    /// assert_eq!(to_client.peer(), client.node_id());
+    /// // The id doubles as the peer's CRDT replica id.
+    /// assert_eq!(to_client.peer().replica_id(), client.node_id().replica_id());
+    /// # client.close();
+    /// # server.close();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn peer(&self) -> VerifiedNodeId {
         self.peer
     }
 
     /// The peer's current address.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use gossamer_sync::net::{Endpoint, Identity, TrustList};
+    /// # let loopback = "127.0.0.1:0".parse()?;
+    /// # let server = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # let client = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # server.trust().add(client.node_id());
+    /// # client.trust().add(server.node_id());
+    /// # let accepting = server.clone();
+    /// # let accepted = tokio::spawn(async move { accepting.accept().await.expect("open").handshake().await });
+    /// # let to_server = client.connect(server.local_addr()?, server.node_id()).await?;
+    /// # let to_client = tokio::time::timeout(std::time::Duration::from_secs(5), accepted).await???;
+    /// assert_eq!(to_server.remote_addr(), server.local_addr()?);
+    /// assert_eq!(to_client.remote_addr(), client.local_addr()?);
+    /// # client.close();
+    /// # server.close();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn remote_addr(&self) -> SocketAddr {
         self.connection.remote_address()
     }
@@ -97,17 +198,111 @@ impl PeerConnection {
     /// The largest datagram that can be sent on this connection now, or `None` if the peer does
     /// not accept datagrams. It depends on the path MTU; it is at least
     /// [`MIN_DATAGRAM_SIZE`](super::MIN_DATAGRAM_SIZE) on any path QUIC works on.
+    ///
+    /// A datagram of exactly the maximum size is queued; one byte more is refused:
+    ///
+    /// ```
+    /// use gossamer_sync::net::MIN_DATAGRAM_SIZE;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use gossamer_sync::net::{Endpoint, Identity, TrustList};
+    /// # let loopback = "127.0.0.1:0".parse()?;
+    /// # let server = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # let client = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # server.trust().add(client.node_id());
+    /// # client.trust().add(server.node_id());
+    /// # let accepting = server.clone();
+    /// # let accepted = tokio::spawn(async move { accepting.accept().await.expect("open").handshake().await });
+    /// # let to_server = client.connect(server.local_addr()?, server.node_id()).await?;
+    /// # let to_client = tokio::time::timeout(std::time::Duration::from_secs(5), accepted).await???;
+    /// let max = to_server.max_datagram_size().expect("the peer accepts datagrams");
+    /// assert!(max >= MIN_DATAGRAM_SIZE);
+    /// // No `.await` in between, so the size cannot change under us (MTU discovery runs in a task).
+    /// assert!(to_server.connection().send_datagram(vec![0; max].into()).is_ok());
+    /// let too_large = to_server.connection().send_datagram(vec![0; max + 1].into());
+    /// assert!(matches!(too_large, Err(quinn::SendDatagramError::TooLarge)));
+    /// # client.close();
+    /// # server.close();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn max_datagram_size(&self) -> Option<usize> {
         self.connection.max_datagram_size()
     }
 
     /// The underlying quinn connection, for datagrams, statistics and uni streams.
+    ///
+    /// A frame on a unidirectional stream, the way a node sends its messages:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gossamer_sync::net::{read_frame, write_frame, DEFAULT_MAX_FRAME_LEN};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use gossamer_sync::net::{Endpoint, Identity, TrustList};
+    /// # let loopback = "127.0.0.1:0".parse()?;
+    /// # let server = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # let client = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # server.trust().add(client.node_id());
+    /// # client.trust().add(server.node_id());
+    /// # let accepting = server.clone();
+    /// # let accepted = tokio::spawn(async move { accepting.accept().await.expect("open").handshake().await });
+    /// # let to_server = client.connect(server.local_addr()?, server.node_id()).await?;
+    /// # let to_client = tokio::time::timeout(std::time::Duration::from_secs(5), accepted).await???;
+    /// let limit = Duration::from_secs(5);
+    /// let mut send = to_server.connection().open_uni().await?;
+    /// write_frame(&mut send, b"digest").await?;
+    /// send.finish()?;
+    ///
+    /// let mut recv = tokio::time::timeout(limit, to_client.connection().accept_uni()).await??;
+    /// let frame = tokio::time::timeout(limit, read_frame(&mut recv, DEFAULT_MAX_FRAME_LEN)).await??;
+    /// assert_eq!(frame, Some(b"digest".to_vec()));
+    /// assert!(to_server.connection().stats().path.rtt < limit);
+    /// # client.close();
+    /// # server.close();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn connection(&self) -> &quinn::Connection {
         &self.connection
     }
 
     /// Closes the connection at once; streams in flight are abandoned. `reason` is for the
     /// peer's logs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gossamer_sync::net::{CloseCode, NetError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use gossamer_sync::net::{Endpoint, Identity, TrustList};
+    /// # let loopback = "127.0.0.1:0".parse()?;
+    /// # let server = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # let client = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # server.trust().add(client.node_id());
+    /// # client.trust().add(server.node_id());
+    /// # let accepting = server.clone();
+    /// # let accepted = tokio::spawn(async move { accepting.accept().await.expect("open").handshake().await });
+    /// # let to_server = client.connect(server.local_addr()?, server.node_id()).await?;
+    /// # let to_client = tokio::time::timeout(std::time::Duration::from_secs(5), accepted).await???;
+    /// to_server.close(CloseCode::Done, "bye");
+    /// // This side knows at once ...
+    /// assert!(matches!(to_server.closed().await, NetError::Connection(quinn::ConnectionError::LocallyClosed)));
+    /// // ... and the peer receives the code and the reason.
+    /// let why = tokio::time::timeout(Duration::from_secs(5), to_client.closed()).await?;
+    /// assert!(
+    ///     matches!(&why, NetError::Connection(quinn::ConnectionError::ApplicationClosed(close))
+    ///         if close.error_code == quinn::VarInt::from_u32(CloseCode::Done.code()) && &close.reason[..] == b"bye"),
+    ///     "{why}"
+    /// );
+    /// # client.close();
+    /// # server.close();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn close(&self, code: CloseCode, reason: &str) {
         tracing::debug!(peer = %self.peer, ?code, reason, "closing connection");
         self.connection.close(VarInt::from_u32(code.code()), reason.as_bytes());

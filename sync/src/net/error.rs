@@ -15,6 +15,29 @@ use super::{FrameError, NodeId, TicketError};
 /// [`UnexpectedPeer`](Self::UnexpectedPeer), [`RefusedByPeer`](Self::RefusedByPeer),
 /// [`Connection`](Self::Connection), [`Frame`](Self::Frame), ...) concern that connection only;
 /// the endpoint keeps serving others.
+///
+/// ```
+/// use std::time::Duration;
+/// use gossamer_sync::net::{Endpoint, Identity, NetError, TrustList};
+///
+/// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// # rt.block_on(async {
+/// let loopback = "127.0.0.1:0".parse()?;
+/// let server = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+/// let accepting = server.clone();
+/// let accepted = tokio::spawn(async move { accepting.accept().await.unwrap().handshake().await });
+///
+/// // The client trusts the server, but the server does not trust the client.
+/// let client = Endpoint::bind(Identity::generate()?, [server.node_id()].into_iter().collect(), loopback)?;
+/// let limit = Duration::from_secs(10);
+/// let dial = client.connect(server.local_addr()?, server.node_id());
+/// let refused = tokio::time::timeout(limit, dial).await?.unwrap_err();
+/// assert!(matches!(refused, NetError::RefusedByPeer { .. }), "{refused}");
+/// let untrusted = tokio::time::timeout(limit, accepted).await??.unwrap_err();
+/// assert!(matches!(untrusted, NetError::UntrustedPeer { node } if node == client.node_id()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
     /// The endpoint was bound outside a tokio runtime.

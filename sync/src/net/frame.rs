@@ -9,9 +9,42 @@ use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The default maximum payload of one frame: 4 MiB.
+///
+/// ```
+/// use gossamer_sync::net::{read_frame, write_frame, FrameError, DEFAULT_MAX_FRAME_LEN};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// // A frame announcing one byte more than the default is refused from its prefix alone.
+/// let header = (DEFAULT_MAX_FRAME_LEN as u32 + 1).to_be_bytes();
+/// let err = read_frame(&mut &header[..], DEFAULT_MAX_FRAME_LEN).await.unwrap_err();
+/// assert!(matches!(err, FrameError::TooLarge { max, .. } if max == DEFAULT_MAX_FRAME_LEN as u64));
+///
+/// // The limit itself is allowed.
+/// let mut buf = Vec::new();
+/// write_frame(&mut buf, &vec![7; DEFAULT_MAX_FRAME_LEN]).await?;
+/// let frame = read_frame(&mut &buf[..], DEFAULT_MAX_FRAME_LEN).await?.unwrap();
+/// assert_eq!(frame.len(), DEFAULT_MAX_FRAME_LEN);
+/// # Ok::<(), FrameError>(())
+/// # }).unwrap();
+/// ```
 pub const DEFAULT_MAX_FRAME_LEN: usize = 4 * 1024 * 1024;
 
 /// Size of the length prefix in bytes.
+///
+/// ```
+/// use gossamer_sync::net::{read_frame, write_frame, FrameError, FRAME_HEADER_LEN};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let mut buf = Vec::new();
+/// write_frame(&mut buf, b"abc").await?;
+/// assert_eq!(buf.len(), FRAME_HEADER_LEN + 3);
+/// // A stream that ends inside the prefix is a broken frame, not a clean end.
+/// let cut = &buf[..FRAME_HEADER_LEN - 1];
+/// let err = read_frame(&mut &cut[..], 1024).await.unwrap_err();
+/// assert!(matches!(err, FrameError::TruncatedHeader { received } if received == FRAME_HEADER_LEN - 1));
+/// # Ok::<(), FrameError>(())
+/// # }).unwrap();
+/// ```
 pub const FRAME_HEADER_LEN: usize = 4;
 
 /// The payload buffer starts at most this large and grows only as bytes actually arrive, so a
@@ -22,6 +55,30 @@ const INITIAL_CAPACITY: usize = 64 * 1024;
 ///
 /// Every variant but [`Io`](Self::Io) means the peer broke the framing: the caller should close
 /// that connection (only that one) and carry on.
+///
+/// ```
+/// use gossamer_sync::net::{read_frame, write_frame, FrameError};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// // What a connection task does with each kind of error.
+/// fn close_connection(err: &FrameError) -> bool {
+///     match err {
+///         FrameError::TooLarge { .. } | FrameError::TruncatedHeader { .. } | FrameError::Truncated { .. } => true,
+///         FrameError::Io(_) => false, // the stream or connection is gone already
+///     }
+/// }
+/// let broken = read_frame(&mut &[0, 0, 0, 5, b'h', b'i'][..], 1024).await.unwrap_err();
+/// assert!(matches!(broken, FrameError::Truncated { expected: 5, received: 2 }));
+/// assert!(close_connection(&broken));
+///
+/// // A writer with room for 6 bytes cannot take a 4-byte prefix and 5 bytes of payload.
+/// let mut room = [0u8; 6];
+/// let mut small = std::io::Cursor::new(&mut room[..]);
+/// let failed = write_frame(&mut small, b"hello").await.unwrap_err();
+/// assert!(matches!(failed, FrameError::Io(ref e) if e.kind() == std::io::ErrorKind::WriteZero));
+/// assert!(!close_connection(&failed));
+/// # });
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     /// The length prefix announces more than the allowed maximum. Nothing was allocated for it.

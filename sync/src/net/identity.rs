@@ -16,9 +16,35 @@ use rustls::sign::CertifiedKey;
 use super::{NetError, NodeId};
 
 /// File name of the private key (PKCS#8 PEM, mode 0600) inside the data directory.
+///
+/// ```
+/// use std::os::unix::fs::PermissionsExt;
+/// use gossamer_sync::net::{Identity, KEY_FILE};
+///
+/// let dir = tempfile::tempdir()?;
+/// Identity::load_or_generate(dir.path())?;
+/// let key = dir.path().join(KEY_FILE);
+/// assert_eq!(std::fs::metadata(&key)?.permissions().mode() & 0o777, 0o600);
+/// assert!(std::fs::read_to_string(&key)?.starts_with("-----BEGIN PRIVATE KEY-----"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const KEY_FILE: &str = "identity.key";
 
 /// File name of the self-signed certificate (PEM) inside the data directory.
+///
+/// ```
+/// use gossamer_sync::net::{Identity, CERT_FILE};
+///
+/// let dir = tempfile::tempdir()?;
+/// let identity = Identity::load_or_generate(dir.path())?;
+/// let cert = dir.path().join(CERT_FILE);
+/// assert!(std::fs::read_to_string(&cert)?.starts_with("-----BEGIN CERTIFICATE-----"));
+/// // The certificate can be regenerated from the key: the node id does not change.
+/// std::fs::remove_file(&cert)?;
+/// assert_eq!(Identity::load(dir.path())?.node_id(), identity.node_id());
+/// assert!(cert.is_file());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const CERT_FILE: &str = "identity.crt";
 
 /// Who this node is: an ECDSA P-256 key pair and a self-signed certificate for it.
@@ -51,6 +77,16 @@ pub struct Identity {
 
 impl Identity {
     /// A fresh identity, in memory only (tests, simulations, throw-away nodes).
+    ///
+    /// ```
+    /// use gossamer_sync::net::{Identity, NodeId};
+    ///
+    /// let a = Identity::generate()?;
+    /// let b = Identity::generate()?;
+    /// assert_ne!(a.node_id(), b.node_id()); // a new key each time
+    /// assert_eq!(NodeId::from_certificate(a.certificate())?, a.node_id());
+    /// # Ok::<(), gossamer_sync::net::NetError>(())
+    /// ```
     pub fn generate() -> Result<Self, NetError> {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let cert = self_signed(&key)?;
@@ -64,6 +100,23 @@ impl Identity {
     /// certificate file is missing it is regenerated from the key (the node id is unchanged);
     /// a certificate that does not match the key is an error ([`NetError::IdentityMismatch`]),
     /// not something to repair silently. Only one process may use a data directory at a time.
+    ///
+    /// ```
+    /// use gossamer_sync::net::{Identity, NetError, CERT_FILE, KEY_FILE};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let data = dir.path().join("node"); // created with the identity
+    /// let first = Identity::load_or_generate(&data)?;
+    /// assert!(data.join(KEY_FILE).is_file() && data.join(CERT_FILE).is_file());
+    /// assert_eq!(Identity::load_or_generate(&data)?.node_id(), first.node_id());
+    ///
+    /// // Another node's certificate next to this key is an error, not something to repair.
+    /// let other = dir.path().join("other");
+    /// Identity::load_or_generate(&other)?;
+    /// std::fs::copy(other.join(CERT_FILE), data.join(CERT_FILE))?;
+    /// assert!(matches!(Identity::load_or_generate(&data), Err(NetError::IdentityMismatch { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn load_or_generate(dir: impl AsRef<Path>) -> Result<Self, NetError> {
         let dir = dir.as_ref();
         let key_path = dir.join(KEY_FILE);
@@ -94,11 +147,33 @@ impl Identity {
     }
 
     /// This node's id.
+    ///
+    /// ```
+    /// use gossamer_sync::net::{Identity, NodeId};
+    ///
+    /// let identity = Identity::generate()?;
+    /// // The id is the hash of the key that peers see in the certificate.
+    /// assert_eq!(identity.node_id(), NodeId::from_certificate(identity.certificate())?);
+    /// assert_eq!(identity.node_id().to_string().len(), NodeId::TEXT_LEN);
+    /// # Ok::<(), gossamer_sync::net::NetError>(())
+    /// ```
     pub fn node_id(&self) -> NodeId {
         self.node_id
     }
 
     /// The self-signed certificate (DER) presented in handshakes.
+    ///
+    /// ```
+    /// use gossamer_sync::net::{Identity, NodeId};
+    ///
+    /// let identity = Identity::generate()?;
+    /// let der = identity.certificate();
+    /// assert_eq!(der[0], 0x30); // a DER SEQUENCE: an X.509 certificate
+    /// assert_eq!(NodeId::from_certificate(der)?, identity.node_id());
+    /// // Cloning shares the key and certificate.
+    /// assert_eq!(identity.clone().certificate(), der);
+    /// # Ok::<(), gossamer_sync::net::NetError>(())
+    /// ```
     pub fn certificate(&self) -> &CertificateDer<'static> {
         // `from_key_pair` always builds a chain of exactly one certificate.
         &self.certified.cert[0]

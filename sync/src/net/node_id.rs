@@ -45,9 +45,28 @@ pub struct NodeId([u8; NodeId::LEN]);
 
 impl NodeId {
     /// Length of a node id in bytes (a truncated SHA-256 hash).
+    ///
+    /// ```
+    /// use gossamer_sync::net::NodeId;
+    ///
+    /// let id = NodeId::from_public_key_der(b"some key");
+    /// assert_eq!(id.as_bytes().len(), NodeId::LEN);
+    /// // 160 bits: 20 bytes of the 32-byte SHA-256 digest.
+    /// assert_eq!(NodeId::LEN * 8, 160);
+    /// ```
     pub const LEN: usize = 20;
 
     /// Length of a node id's text form in characters.
+    ///
+    /// ```
+    /// use gossamer_sync::net::{NodeId, NodeIdError};
+    ///
+    /// let text = NodeId::from_bytes([0xff; NodeId::LEN]).to_string();
+    /// assert_eq!(text, "7".repeat(NodeId::TEXT_LEN));
+    /// // One character short is refused.
+    /// let short = &text[..NodeId::TEXT_LEN - 1];
+    /// assert_eq!(short.parse::<NodeId>(), Err(NodeIdError::Length { len: NodeId::TEXT_LEN - 1 }));
+    /// ```
     pub const TEXT_LEN: usize = 32;
 
     /// The node id with exactly these bytes.
@@ -61,6 +80,14 @@ impl NodeId {
     }
 
     /// The bytes of this id.
+    ///
+    /// ```
+    /// use gossamer_sync::net::NodeId;
+    ///
+    /// let id: NodeId = "mzxw6ytbmzxw6ytbmzxw6ytbmzxw6ytb".parse().unwrap();
+    /// assert_eq!(id.as_bytes(), b"foobafoobafoobafooba"); // base32 decoded
+    /// assert_eq!(NodeId::from_bytes(*id.as_bytes()), id);
+    /// ```
     pub const fn as_bytes(&self) -> &[u8; Self::LEN] {
         &self.0
     }
@@ -142,6 +169,18 @@ impl fmt::Debug for NodeId {
 }
 
 /// Why a string is not a [`NodeId`].
+///
+/// ```
+/// use gossamer_sync::net::{NodeId, NodeIdError};
+///
+/// assert_eq!("abc".parse::<NodeId>(), Err(NodeIdError::Length { len: 3 }));
+/// // `1`, `0`, `8` and `9` are not base32 digits.
+/// let typo = format!("{}1", "a".repeat(31));
+/// match typo.parse::<NodeId>() {
+///     Err(NodeIdError::InvalidChar { ch, index }) => assert_eq!((ch, index), ('1', 31)),
+///     other => panic!("expected InvalidChar, got {other:?}"),
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeIdError {
     /// The text has the wrong length.
@@ -264,11 +303,57 @@ impl VerifiedNodeId {
     }
 
     /// The plain node id.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use gossamer_sync::net::{Endpoint, Identity, NodeId, TrustList};
+    ///
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// # rt.block_on(async {
+    /// # let loopback = "127.0.0.1:0".parse()?;
+    /// # let server = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # let client = Endpoint::bind(Identity::generate()?, [server.node_id()].into_iter().collect(), loopback)?;
+    /// # server.trust().add(client.node_id());
+    /// # let accepting = server.clone();
+    /// # let accepted = tokio::spawn(async move { accepting.accept().await.unwrap().handshake().await });
+    /// # let limit = Duration::from_secs(10);
+    /// // `server` and `client` are endpoints on loopback that trust each other.
+    /// let connection = tokio::time::timeout(limit, client.connect(server.local_addr()?, server.node_id())).await??;
+    /// let peer: NodeId = connection.peer().node_id(); // e.g. to store it in the trust list
+    /// assert_eq!(peer, server.node_id());
+    /// # let accepted = tokio::time::timeout(limit, accepted).await???;
+    /// assert_eq!(accepted.peer().node_id(), client.node_id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn node_id(&self) -> NodeId {
         self.0
     }
 
     /// The peer's replica id (see [`NodeId::replica_id`]).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use gossamer_sync::net::{Endpoint, Identity, TrustList};
+    ///
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// # rt.block_on(async {
+    /// # let loopback = "127.0.0.1:0".parse()?;
+    /// # let server = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # let client = Endpoint::bind(Identity::generate()?, [server.node_id()].into_iter().collect(), loopback)?;
+    /// # server.trust().add(client.node_id());
+    /// # let accepting = server.clone();
+    /// # let accepted = tokio::spawn(async move { accepting.accept().await.unwrap().handshake().await });
+    /// # let limit = Duration::from_secs(10);
+    /// // `server` and `client` are endpoints on loopback that trust each other.
+    /// let connection = tokio::time::timeout(limit, client.connect(server.local_addr()?, server.node_id())).await??;
+    /// // The peer as version vectors and dots name it.
+    /// assert_eq!(connection.peer().replica_id(), server.node_id().replica_id());
+    /// # let accepted = tokio::time::timeout(limit, accepted).await???;
+    /// # assert_eq!(accepted.peer().replica_id(), client.node_id().replica_id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
     pub fn replica_id(&self) -> ReplicaId {
         self.0.replica_id()
     }

@@ -9,6 +9,17 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::{NodeId, NodeIdError};
 
 /// The URI scheme of a ticket, with its separator.
+///
+/// ```
+/// use gossamer_sync::net::{NodeId, Ticket, TicketError, TICKET_SCHEME};
+///
+/// let ticket = Ticket::new(NodeId::from_bytes([7; 20]), "192.0.2.7:4433".parse().unwrap());
+/// let text = ticket.to_string();
+/// assert!(text.starts_with(TICKET_SCHEME));
+/// // Without the scheme, the same text is not a ticket.
+/// let bare = &text[TICKET_SCHEME.len()..];
+/// assert!(matches!(bare.parse::<Ticket>(), Err(TicketError::MissingScheme { .. })));
+/// ```
 pub const TICKET_SCHEME: &str = "gossamer://";
 
 /// Input longer than this is refused before parsing: a ticket is about 80 characters.
@@ -47,6 +58,15 @@ pub struct Ticket {
 
 impl Ticket {
     /// The ticket for `node` listening at `addr`.
+    ///
+    /// ```
+    /// use gossamer_sync::net::{NodeId, Ticket};
+    ///
+    /// let node = NodeId::from_bytes([7; 20]);
+    /// let ticket = Ticket::new(node, "192.0.2.7:4433".parse().unwrap());
+    /// assert_eq!((ticket.node, ticket.addr.port()), (node, 4433));
+    /// assert_eq!(ticket.to_string(), format!("gossamer://{node}@192.0.2.7:4433"));
+    /// ```
     pub fn new(node: NodeId, addr: SocketAddr) -> Self {
         Self { node, addr }
     }
@@ -60,6 +80,26 @@ impl fmt::Display for Ticket {
 }
 
 /// Why a string is not a [`Ticket`].
+///
+/// ```
+/// use gossamer_sync::net::{NodeIdError, Ticket, TicketError};
+///
+/// let node = "mzxw6ytbmzxw6ytbmzxw6ytbmzxw6ytb";
+/// let parse = |s: &str| s.parse::<Ticket>().unwrap_err();
+/// assert!(matches!(parse(&format!("https://{node}@192.0.2.7:4433")), TicketError::MissingScheme { .. }));
+/// assert!(matches!(parse(&format!("gossamer://{node}")), TicketError::MissingAt { .. }));
+/// assert!(matches!(
+///     parse("gossamer://short@192.0.2.7:4433"),
+///     TicketError::NodeId { source: NodeIdError::Length { len: 5 }, .. }
+/// ));
+/// // Host names are not resolved: the address must be a literal IP address and a port.
+/// match parse(&format!("gossamer://{node}@localhost:4433")) {
+///     TicketError::Addr { text, .. } => assert_eq!(text, "localhost:4433"),
+///     other => panic!("expected Addr, got {other:?}"),
+/// }
+/// assert!(matches!(parse(&format!("gossamer://{node}@192.0.2.7:0")), TicketError::ZeroPort { .. }));
+/// assert!(matches!(parse(&"x".repeat(1000)), TicketError::TooLong { len: 1000 }));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TicketError {
     /// The input is far longer than any ticket.

@@ -8,6 +8,25 @@ use crate::protocol::ProtocolError;
 use crate::store::StoreError;
 
 /// Why a node call failed.
+///
+/// ```
+/// use gossamer_crdt::CausalCounter;
+/// use gossamer_sync::node::{LocalReplica, NodeError, NodeLock};
+///
+/// let dir = tempfile::tempdir()?;
+/// // While one process holds the data directory, nobody else may open it...
+/// let lock = NodeLock::acquire(dir.path())?;
+/// match LocalReplica::<CausalCounter>::open(dir.path()) {
+///     Err(NodeError::Locked { dir: busy }) => assert_eq!(busy, dir.path()),
+///     other => panic!("expected Locked, got {:?}", other.err()),
+/// }
+/// drop(lock);
+/// // ... and a data directory must be a directory.
+/// let file = dir.path().join("not-a-dir");
+/// std::fs::write(&file, b"")?;
+/// assert!(matches!(NodeLock::acquire(&file), Err(NodeError::Config(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Error)]
 pub enum NodeError {
     /// The transport could not start or a peer could not be reached.

@@ -11,6 +11,17 @@ use crate::protocol::{Config, Crdt, Output, Replica, StoredSnapshot};
 use crate::store::{SqliteStore, Store};
 
 /// The store's file name inside a data directory.
+///
+/// ```
+/// use gossamer_crdt::CausalCounter;
+/// use gossamer_sync::node::{LocalReplica, STORE_FILE};
+///
+/// let dir = tempfile::tempdir()?;
+/// let mut local = LocalReplica::<CausalCounter>::open(dir.path())?;
+/// assert!(dir.path().join(STORE_FILE).is_file());
+/// assert_eq!(local.store().path(), dir.path().join(STORE_FILE));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const STORE_FILE: &str = "store.sqlite3";
 
 /// The lock file's name inside a data directory.
@@ -41,6 +52,19 @@ impl NodeLock {
     /// # Errors
     /// [`NodeError::Locked`] when another process holds it, [`NodeError::Config`] when the
     /// directory cannot be created.
+    ///
+    /// ```
+    /// use gossamer_sync::node::{NodeError, NodeLock};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let data = dir.path().join("cart"); // does not exist yet
+    /// let _lock = NodeLock::acquire(&data)?;
+    /// assert!(data.is_dir());
+    /// // A second holder (here: the same process again) is refused while the lock lives.
+    /// let err = NodeLock::acquire(&data).unwrap_err();
+    /// assert!(matches!(err, NodeError::Locked { dir } if dir == data));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn acquire(dir: &Path) -> Result<Self, NodeError> {
         std::fs::create_dir_all(dir).map_err(|e| NodeError::Config(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join(LOCK_FILE);
@@ -57,6 +81,16 @@ impl NodeLock {
     }
 
     /// The lock file.
+    ///
+    /// ```
+    /// use gossamer_sync::node::NodeLock;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let lock = NodeLock::acquire(dir.path())?;
+    /// assert!(lock.path().is_file());
+    /// assert_eq!(lock.path().parent(), Some(dir.path()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -89,6 +123,23 @@ impl<T: Crdt> LocalReplica<T> {
     ///
     /// # Errors
     /// [`NodeError::Locked`] while a node runs on `dir`; identity or store errors.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::net::{CERT_FILE, KEY_FILE};
+    /// use gossamer_sync::node::{LocalReplica, NodeError};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let local = LocalReplica::<CausalCounter>::open(dir.path())?;
+    /// assert!(dir.path().join(KEY_FILE).is_file() && dir.path().join(CERT_FILE).is_file());
+    /// assert_eq!(local.state().value(), 0);
+    /// // One process at a time: a second opening (or a node) is refused until `local` is dropped.
+    /// let busy = LocalReplica::<CausalCounter>::open(dir.path());
+    /// assert!(matches!(busy, Err(NodeError::Locked { .. })));
+    /// drop(local);
+    /// assert!(LocalReplica::<CausalCounter>::open(dir.path()).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(dir: &Path) -> Result<Self, NodeError> {
         let lock = NodeLock::acquire(dir)?;
         let identity = Identity::load_or_generate(dir)?;
@@ -100,26 +151,92 @@ impl<T: Crdt> LocalReplica<T> {
     }
 
     /// The directory's node id.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::net::Identity;
+    /// use gossamer_sync::node::LocalReplica;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let local = LocalReplica::<CausalCounter>::open(dir.path())?;
+    /// // The id of the identity kept in the directory: a node started there later has it too.
+    /// assert_eq!(local.node_id(), Identity::load(dir.path())?.node_id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn node_id(&self) -> NodeId {
         self.node
     }
 
     /// The directory's replica id.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::node::LocalReplica;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut local = LocalReplica::<CausalCounter>::open(dir.path())?;
+    /// let me = local.replica_id();
+    /// assert_eq!(me, local.node_id().replica_id());
+    /// // Local updates are stamped with it.
+    /// assert_eq!(local.update(|c| c.inc(me, 1))?.replica, me);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn replica_id(&self) -> ReplicaId {
         self.node.replica_id()
     }
 
     /// The state.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::node::LocalReplica;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut local = LocalReplica::<CausalCounter>::open(dir.path())?;
+    /// let me = local.replica_id();
+    /// local.update(|c| c.inc(me, 5))?;
+    /// local.update(|c| c.dec(me, 2))?;
+    /// assert_eq!(local.state().value(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn state(&self) -> &T {
         self.replica.state()
     }
 
     /// The ops this directory holds.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::node::LocalReplica;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut local = LocalReplica::<CausalCounter>::open(dir.path())?;
+    /// let me = local.replica_id();
+    /// assert!(local.version().is_empty());
+    /// local.update(|c| c.inc(me, 1))?;
+    /// local.update(|c| c.inc(me, 1))?;
+    /// assert_eq!(local.version().get(&me), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn version(&self) -> &VClock {
         self.replica.version()
     }
 
     /// The store, for application metadata (peers, settings).
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::node::LocalReplica;
+    /// use gossamer_sync::store::Store;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut local = LocalReplica::<CausalCounter>::open(dir.path())?;
+    /// local.store().put_meta("cart.currency", b"EUR")?;
+    /// drop(local);
+    /// let mut again = LocalReplica::<CausalCounter>::open(dir.path())?;
+    /// assert_eq!(again.store().get_meta("cart.currency")?, Some(b"EUR".to_vec()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn store(&mut self) -> &mut SqliteStore {
         &mut self.store
     }
@@ -129,6 +246,21 @@ impl<T: Crdt> LocalReplica<T> {
     /// # Errors
     /// [`NodeError::Protocol`] if the op cannot be encoded, [`NodeError::Store`] if it cannot
     /// be made durable.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::node::LocalReplica;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut local = LocalReplica::<CausalCounter>::open(dir.path())?;
+    /// let me = local.replica_id();
+    /// let dot = local.update(|c| c.inc(me, 3))?;
+    /// assert_eq!((dot.replica, dot.counter), (me, 1));
+    /// // Durable once `update` returns: the edit survives closing the directory.
+    /// drop(local);
+    /// assert_eq!(LocalReplica::<CausalCounter>::open(dir.path())?.state().value(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn update<F>(&mut self, f: F) -> Result<Dot, NodeError>
     where
         F: FnOnce(&mut T) -> T::Op,
@@ -144,6 +276,23 @@ impl<T: Crdt> LocalReplica<T> {
     ///
     /// # Errors
     /// As [`update`](Self::update); the inner `Err` is `f`'s.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::node::LocalReplica;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut local = LocalReplica::<CausalCounter>::open(dir.path())?;
+    /// let me = local.replica_id();
+    /// let add = |local: &mut LocalReplica<CausalCounter>, n: u64| {
+    ///     local.try_update(|c| if n == 0 { Err("nothing to add") } else { Ok(c.inc(me, n)) })
+    /// };
+    /// assert!(add(&mut local, 2)?.is_ok());
+    /// assert_eq!(add(&mut local, 0)?, Err("nothing to add"));
+    /// // The refused update wrote nothing and used no dot.
+    /// assert_eq!((local.state().value(), local.version().get(&me)), (2, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_update<F, E>(&mut self, f: F) -> Result<Result<Dot, E>, NodeError>
     where
         F: FnOnce(&mut T) -> Result<T::Op, E>,

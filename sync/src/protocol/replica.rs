@@ -18,6 +18,24 @@ use crate::wire::{CompactVv, Message, OpRecord, SnapshotChunk, codec, fnv1a};
 
 /// A CRDT the protocol can replicate: op-based for the normal path, state-based for
 /// catch-up by snapshot, serializable both ways. Every `gossamer_crdt` type qualifies.
+///
+/// ```
+/// use gossamer_crdt::{CausalCounter, GCounter, OrMap, ReplicaId};
+/// use gossamer_sync::protocol::{Config, Crdt, Replica};
+///
+/// /// A driver generic over what it replicates needs only this bound.
+/// fn fresh<T: Crdt>(n: u128) -> Replica<T> {
+///     Replica::new(ReplicaId::from_u128(n), Config::default(), n as u64)
+/// }
+///
+/// let mut counter = fresh::<GCounter>(1);
+/// let me = counter.id();
+/// counter.local_update(0, |c| c.inc(me, 3)).unwrap();
+/// assert_eq!(counter.state().value(), 3);
+///
+/// let cart = fresh::<OrMap<String, CausalCounter>>(2);
+/// assert!(cart.state().is_empty());
+/// ```
 pub trait Crdt:
     CvRDT + CmRDT<Op: Serialize + DeserializeOwned> + Default + Clone + Serialize + DeserializeOwned
 {
@@ -80,6 +98,30 @@ const PUSH_DELAY_SAMPLES: usize = 256;
 const SNAPSHOT_MIN_MISSING_OPS: u64 = 1_024;
 
 /// A durable snapshot, as the store gives it back on restart.
+///
+/// ```
+/// use gossamer_crdt::{CausalCounter, ReplicaId};
+/// use gossamer_sync::protocol::{Config, Output, Replica, Restored, StoredSnapshot};
+///
+/// let a = ReplicaId::from_u128(1);
+/// // With no peers to wait for and a threshold of 0, a tick compacts the whole log.
+/// let config = Config { compaction_threshold: 0, ..Config::default() };
+/// let mut ra = Replica::<CausalCounter>::new(a, config.clone(), 1);
+/// ra.local_update(0, |c| c.inc(a, 4)).unwrap();
+///
+/// let mut stored = None;
+/// for out in ra.handle_tick(1) {
+///     if let Output::PersistSnapshot { vv, floor, state } = out {
+///         stored = Some(StoredSnapshot { vv, floor, state });
+///     }
+/// }
+/// let snapshot = stored.expect("the tick compacted");
+/// assert_eq!(&snapshot.vv, ra.version());
+/// // Everything is in the snapshot: the log it goes with is empty.
+/// let back = Replica::<CausalCounter>::restore(a, config, 2, Restored { snapshot: Some(snapshot), log: vec![] })?;
+/// assert_eq!(back.state().value(), 4);
+/// # Ok::<(), gossamer_sync::protocol::ProtocolError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredSnapshot {
     /// What the state includes.
@@ -91,6 +133,31 @@ pub struct StoredSnapshot {
 }
 
 /// What a restarting replica reads back from its store.
+///
+/// ```
+/// use gossamer_crdt::{CausalCounter, Dot, ReplicaId};
+/// use gossamer_sync::protocol::{Config, Output, Replica, Restored};
+///
+/// let a = ReplicaId::from_u128(1);
+/// let mut ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+/// // The driver's store: what the `Persist` outputs asked to keep.
+/// let mut store = Restored::default();
+/// for t in 1..=3 {
+///     for out in ra.local_update(t, |c| c.inc(a, 1))?.1 {
+///         if let Output::Persist(ops) = out {
+///             store.log.extend(ops);
+///         }
+///     }
+/// }
+///
+/// let mut back = Replica::<CausalCounter>::restore(a, Config::default(), 2, store)?;
+/// assert_eq!(back.state().value(), 3);
+/// assert_eq!(back.version(), ra.version());
+/// // The restarted replica continues its own dots where it left off.
+/// let (dot, _) = back.local_update(4, |c| c.inc(a, 1))?;
+/// assert_eq!(dot, Dot::new(a, 4));
+/// # Ok::<(), gossamer_sync::protocol::ProtocolError>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Restored {
     /// The latest snapshot, if one was taken.
@@ -100,6 +167,28 @@ pub struct Restored {
 }
 
 /// Counters for tests, benchmarks and the status page.
+///
+/// ```
+/// use gossamer_crdt::{CausalCounter, ReplicaId};
+/// use gossamer_sync::protocol::{Config, Output, PeerStatus, Replica};
+///
+/// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+/// let mut ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+/// let mut rb = Replica::<CausalCounter>::new(b, Config::default(), 2);
+/// ra.set_peer(b, PeerStatus::Alive);
+///
+/// let (_, outputs) = ra.local_update(0, |c| c.inc(a, 1)).unwrap();
+/// for out in outputs {
+///     if let Output::Send { msg, .. } = out {
+///         // The network duplicates the push.
+///         rb.handle_message(1, a, msg.clone());
+///         rb.handle_message(2, a, msg);
+///     }
+/// }
+/// assert_eq!((ra.stats().applied, ra.stats().ops_pushed), (1, 1));
+/// let s = rb.stats();
+/// assert_eq!((s.applied, s.received_new, s.duplicates_pushed), (1, 1, 1));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Ops applied (local and remote).
@@ -223,6 +312,19 @@ pub struct Replica<T: Crdt> {
 impl<T: Crdt> Replica<T> {
     /// A fresh replica with an empty state. Batches and snapshot chunks are kept to at most
     /// half a frame, so every message fits in one.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Replica};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+    /// assert_eq!(ra.id(), a);
+    /// assert_eq!(ra.state().value(), 0);
+    /// assert!(ra.version().is_empty() && ra.peers().is_empty());
+    /// // Nothing is scheduled yet: the driver ticks it at once.
+    /// assert_eq!(ra.next_deadline(), Some(0));
+    /// ```
     pub fn new(id: ReplicaId, mut config: Config, seed: u64) -> Self {
         let half_frame = (config.max_frame_bytes / 2).max(1);
         config.max_batch_bytes = config.max_batch_bytes.min(half_frame);
@@ -266,6 +368,41 @@ impl<T: Crdt> Replica<T> {
     /// # Errors
     /// [`ProtocolError::Restore`] when the snapshot cannot be decoded or the log is not a
     /// causal sequence.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, Dot, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Output, Replica, Restored, StoredSnapshot};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let config = Config { compaction_threshold: 0, ..Config::default() };
+    /// let mut ra = Replica::<CausalCounter>::new(a, config.clone(), 1);
+    /// // The driver's store follows the outputs: ops appended, a snapshot replacing the ops it holds.
+    /// let mut store = Restored::default();
+    /// let keep = |store: &mut Restored, outputs: Vec<Output>| {
+    ///     for out in outputs {
+    ///         match out {
+    ///             Output::Persist(ops) => store.log.extend(ops),
+    ///             Output::PersistSnapshot { vv, floor, state } => {
+    ///                 store.log.retain(|rec| rec.dot.counter > floor.get(&rec.dot.replica));
+    ///                 store.snapshot = Some(StoredSnapshot { vv, floor, state });
+    ///             }
+    ///             _ => {}
+    ///         }
+    ///     }
+    /// };
+    /// keep(&mut store, ra.local_update(1, |c| c.inc(a, 1))?.1);
+    /// keep(&mut store, ra.local_update(2, |c| c.inc(a, 1))?.1);
+    /// keep(&mut store, ra.handle_tick(3)); // compacts both ops into a snapshot
+    /// keep(&mut store, ra.local_update(4, |c| c.inc(a, 1))?.1);
+    /// assert_eq!(store.log.len(), 1);
+    ///
+    /// // The snapshot, then the one op above it.
+    /// let mut back = Replica::<CausalCounter>::restore(a, config, 2, store)?;
+    /// assert_eq!((back.state().value(), back.version()), (3, ra.version()));
+    /// assert_eq!(back.floor(), ra.floor());
+    /// assert_eq!(back.local_update(5, |c| c.inc(a, 1))?.0, Dot::new(a, 4));
+    /// # Ok::<(), gossamer_sync::protocol::ProtocolError>(())
+    /// ```
     pub fn restore(id: ReplicaId, config: Config, seed: u64, restored: Restored) -> Result<Self, ProtocolError> {
         let mut r = Self::new(id, config, seed);
         if let Some(snap) = restored.snapshot {
@@ -299,51 +436,220 @@ impl<T: Crdt> Replica<T> {
     // ---- reads ------------------------------------------------------------------------------
 
     /// This replica's id.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Replica};
+    ///
+    /// let mut ra = Replica::<CausalCounter>::new(ReplicaId::from_u128(7), Config::default(), 1);
+    /// assert_eq!(ra.id(), ReplicaId::from_u128(7));
+    /// // Ops are made in the replica's own name.
+    /// let me = ra.id();
+    /// let (dot, _) = ra.local_update(0, |c| c.inc(me, 1)).unwrap();
+    /// assert_eq!(dot.replica, me);
+    /// ```
     pub fn id(&self) -> ReplicaId {
         self.id
     }
 
     /// The replicated state.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Replica};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+    /// ra.local_update(0, |c| c.inc(a, 5)).unwrap();
+    /// ra.local_update(1, |c| c.dec(a, 2)).unwrap();
+    /// assert_eq!(ra.state().value(), 3);
+    /// ```
     pub fn state(&self) -> &T {
         &self.state
     }
 
     /// The ops delivered here, per origin.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Output, PeerStatus, Replica};
+    ///
+    /// # /// Hands the messages in `outputs`, sent by `from`, to `to`.
+    /// # fn push(to: &mut Replica<CausalCounter>, now: u64, from: ReplicaId, outputs: Vec<Output>) -> Vec<Output> {
+    /// #     let mut next = Vec::new();
+    /// #     for out in outputs {
+    /// #         if let Output::Send { msg, .. } = out {
+    /// #             next.extend(to.handle_message(now, from, msg));
+    /// #         }
+    /// #     }
+    /// #     next
+    /// # }
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+    /// let mut rb = Replica::<CausalCounter>::new(b, Config::default(), 2);
+    /// ra.set_peer(b, PeerStatus::Alive);
+    ///
+    /// ra.local_update(0, |c| c.inc(a, 1)).unwrap();
+    /// let (_, outputs) = ra.local_update(1, |c| c.inc(a, 1)).unwrap();
+    /// rb.local_update(1, |c| c.inc(b, 1)).unwrap();
+    /// assert_eq!((ra.version().get(&a), ra.version().get(&b)), (2, 0));
+    /// // `rb` receives `ra`'s second op, which depends on its first: it delivers neither yet.
+    /// push(&mut rb, 2, a, outputs);
+    /// assert_eq!((rb.version().get(&a), rb.version().get(&b)), (0, 1));
+    /// ```
     pub fn version(&self) -> &VClock {
         &self.vv
     }
 
     /// The compaction floor: the log holds no op at or below it.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Replica};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let config = Config { compaction_threshold: 1, ..Config::default() };
+    /// let mut ra = Replica::<CausalCounter>::new(a, config, 1);
+    /// ra.local_update(0, |c| c.inc(a, 1)).unwrap();
+    /// ra.local_update(1, |c| c.inc(a, 1)).unwrap();
+    /// assert!(ra.floor().is_empty());
+    /// // Past the threshold, and with no peer still lacking them, a tick compacts the ops away.
+    /// ra.handle_tick(2);
+    /// assert_eq!(ra.floor(), ra.version());
+    /// assert_eq!(ra.log().count(), 0);
+    /// ```
     pub fn floor(&self) -> &VClock {
         &self.floor
     }
 
     /// Counters since start.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Replica};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+    /// for t in 0..3 {
+    ///     ra.local_update(t, |c| c.inc(a, 1)).unwrap();
+    /// }
+    /// assert_eq!(ra.stats().applied, 3);
+    /// assert_eq!(ra.stats().dropped, 0);
+    /// ```
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
 
     /// Ops and payload bytes waiting for their dependencies.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Output, Replica};
+    /// use gossamer_sync::wire::{Message, OpRecord};
+    ///
+    /// # /// The ops `outputs` asks to persist.
+    /// # fn persisted(outputs: Vec<Output>) -> Vec<OpRecord> {
+    /// #     outputs.into_iter().flat_map(|o| if let Output::Persist(ops) = o { ops } else { vec![] }).collect()
+    /// # }
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+    /// let mut rb = Replica::<CausalCounter>::new(b, Config::default(), 2);
+    /// let first = persisted(ra.local_update(0, |c| c.inc(a, 1)).unwrap().1);
+    /// let second = persisted(ra.local_update(1, |c| c.inc(a, 1)).unwrap().1);
+    ///
+    /// // The second op arrives first: it waits for the first.
+    /// rb.handle_message(2, a, Message::Push { ops: second });
+    /// let (ops, bytes) = rb.buffered();
+    /// assert!(ops == 1 && bytes > 0);
+    /// rb.handle_message(3, a, Message::Push { ops: first });
+    /// assert_eq!(rb.buffered(), (0, 0));
+    /// assert_eq!(rb.state().value(), 2);
+    /// ```
     pub fn buffered(&self) -> (usize, usize) {
         (self.buffer.len(), self.buffer.bytes())
     }
 
     /// The largest the causal buffer has been (ops, bytes).
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Output, Replica};
+    /// use gossamer_sync::wire::{Message, OpRecord};
+    ///
+    /// # /// The ops `outputs` asks to persist.
+    /// # fn persisted(outputs: Vec<Output>) -> Vec<OpRecord> {
+    /// #     outputs.into_iter().flat_map(|o| if let Output::Persist(ops) = o { ops } else { vec![] }).collect()
+    /// # }
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+    /// let mut rb = Replica::<CausalCounter>::new(b, Config::default(), 2);
+    /// let first = persisted(ra.local_update(0, |c| c.inc(a, 1)).unwrap().1);
+    /// let second = persisted(ra.local_update(1, |c| c.inc(a, 1)).unwrap().1);
+    ///
+    /// rb.handle_message(2, a, Message::Push { ops: second });
+    /// let waiting = rb.buffered();
+    /// rb.handle_message(3, a, Message::Push { ops: first });
+    /// // Both delivered, the buffer is empty again; its high-water mark stays.
+    /// assert_eq!(rb.buffered(), (0, 0));
+    /// assert_eq!(rb.peak_buffered(), waiting);
+    /// assert_eq!(rb.peak_buffered().0, 1);
+    /// ```
     pub fn peak_buffered(&self) -> (usize, usize) {
         (self.buffer.peak_ops, self.buffer.peak_bytes)
     }
 
     /// Ops and bytes in the op log.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Replica};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+    /// assert_eq!(ra.log_size(), (0, 0));
+    /// ra.local_update(0, |c| c.inc(a, 1)).unwrap();
+    /// let (ops, one) = ra.log_size();
+    /// assert!(ops == 1 && one > 0);
+    /// ra.local_update(1, |c| c.inc(a, 1)).unwrap();
+    /// assert_eq!(ra.log_size().0, 2);
+    /// assert!(ra.log_size().1 > one);
+    /// ```
     pub fn log_size(&self) -> (usize, usize) {
         (self.log.len(), self.log.bytes())
     }
 
     /// The logged ops, in delivery order.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Replica};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+    /// let (d1, _) = ra.local_update(0, |c| c.inc(a, 1)).unwrap();
+    /// let (d2, _) = ra.local_update(5, |c| c.inc(a, 1)).unwrap();
+    /// let dots: Vec<_> = ra.log().map(|rec| rec.dot).collect();
+    /// assert_eq!(dots, vec![d1, d2]);
+    /// assert_eq!(ra.log().last().unwrap().created_ms, 5);
+    /// ```
     pub fn log(&self) -> impl Iterator<Item = &OpRecord> + '_ {
         self.log.iter()
     }
 
     /// The membership view.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, PeerStatus, Replica};
+    ///
+    /// let [a, b, c] = [1, 2, 3].map(ReplicaId::from_u128);
+    /// let mut ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+    /// ra.set_peer(c, PeerStatus::Suspect);
+    /// ra.set_peer(b, PeerStatus::Alive);
+    /// ra.set_peer(a, PeerStatus::Alive); // itself: ignored
+    /// let view: Vec<_> = ra.peers().into_iter().map(|p| (p.id, p.status)).collect();
+    /// assert_eq!(view, vec![(b, PeerStatus::Alive), (c, PeerStatus::Suspect)]);
+    /// ```
     pub fn peers(&self) -> Vec<PeerInfo> {
         self.peers
             .map
@@ -354,6 +660,29 @@ impl<T: Crdt> Replica<T> {
 
     /// A session token: hand it to a client, which may later [`wait_for`](Self::wait_for)
     /// it on any replica to read its own writes.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Output, PeerStatus, Replica};
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+    /// let mut rb = Replica::<CausalCounter>::new(b, Config::default(), 2);
+    /// ra.set_peer(b, PeerStatus::Alive);
+    ///
+    /// let (dot, outputs) = ra.local_update(0, |c| c.inc(a, 1)).unwrap();
+    /// // The client wrote on `ra`; its token covers the write.
+    /// let token = ra.token();
+    /// assert!(token.contains(&dot));
+    /// // On `rb`, a read with the token must wait until the write has arrived.
+    /// assert!(!rb.wait_for(1, token.clone()));
+    /// for out in outputs {
+    ///     if let Output::Send { msg, .. } = out {
+    ///         rb.handle_message(1, a, msg);
+    ///     }
+    /// }
+    /// assert!(rb.wait_for(2, token));
+    /// ```
     pub fn token(&self) -> VClock {
         self.vv.clone()
     }
@@ -362,6 +691,26 @@ impl<T: Crdt> Replica<T> {
     /// not scheduled its first anti-entropy round yet (just created or restored, and idle) is
     /// due at once (`Some(0)`): that first tick schedules the round, so an idle restarted
     /// replica still pulls what it missed without waiting for a message or a local update.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Output, PeerStatus, Replica};
+    /// use gossamer_sync::wire::Message;
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let config = Config { anti_entropy_interval_ms: 1_000, ..Config::default() };
+    /// let mut ra = Replica::<CausalCounter>::new(a, config, 1);
+    /// ra.set_peer(b, PeerStatus::Alive);
+    /// assert_eq!(ra.next_deadline(), Some(0));
+    /// // The first tick schedules the first round, within one interval.
+    /// ra.handle_tick(0);
+    /// let due = ra.next_deadline().unwrap();
+    /// assert!(due <= 1_000);
+    /// // Ticked at its deadline, the replica starts an anti-entropy round with a peer.
+    /// let outputs = ra.handle_tick(due);
+    /// assert!(matches!(&outputs[..], [Output::Send { to, msg: Message::Digest { .. } }] if *to == b));
+    /// assert!(ra.next_deadline().unwrap() > due);
+    /// ```
     pub fn next_deadline(&self) -> Option<u64> {
         Some(self.next_anti_entropy.unwrap_or(0))
     }
@@ -369,6 +718,28 @@ impl<T: Crdt> Replica<T> {
     // ---- membership -------------------------------------------------------------------------
 
     /// Adds a peer or updates its status (the failure detector feeds this).
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Output, PeerStatus, Replica};
+    ///
+    /// # /// Who `outputs` sends to.
+    /// # fn targets(outputs: &[Output]) -> Vec<ReplicaId> {
+    /// #     outputs.iter().filter_map(|o| if let Output::Send { to, .. } = o { Some(*to) } else { None }).collect()
+    /// # }
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+    /// let b = ReplicaId::from_u128(2);
+    /// ra.set_peer(b, PeerStatus::Alive);
+    /// let (_, outputs) = ra.local_update(0, |c| c.inc(a, 1)).unwrap();
+    /// assert_eq!(targets(&outputs), vec![b]);
+    ///
+    /// // The failure detector finds `b` unreachable: it is left out until it is alive again.
+    /// ra.set_peer(b, PeerStatus::Down);
+    /// assert_eq!(ra.peers()[0].status, PeerStatus::Down);
+    /// let (_, outputs) = ra.local_update(1, |c| c.inc(a, 1)).unwrap();
+    /// assert!(targets(&outputs).is_empty());
+    /// ```
     pub fn set_peer(&mut self, id: ReplicaId, status: PeerStatus) {
         if id != self.id {
             let before = self.peers.map.get(&id).map(|p| p.status);
@@ -382,6 +753,25 @@ impl<T: Crdt> Replica<T> {
     }
 
     /// Forgets a peer for good: it no longer holds back compaction.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, PeerStatus, Replica};
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let config = Config { compaction_threshold: 0, ..Config::default() };
+    /// let mut ra = Replica::<CausalCounter>::new(a, config, 1);
+    /// ra.set_peer(b, PeerStatus::Alive);
+    /// ra.local_update(0, |c| c.inc(a, 1)).unwrap();
+    /// // `b` never said what it has, so nothing is known to be stable: no compaction.
+    /// ra.handle_tick(1);
+    /// assert!(ra.floor().is_empty());
+    ///
+    /// ra.remove_peer(&b);
+    /// assert!(ra.peers().is_empty());
+    /// ra.handle_tick(2);
+    /// assert_eq!(ra.floor(), ra.version());
+    /// ```
     pub fn remove_peer(&mut self, id: &ReplicaId) {
         self.peers.map.remove(id);
         self.assemblies.remove(id);
@@ -393,6 +783,27 @@ impl<T: Crdt> Replica<T> {
     /// Session guarantee: true when this replica has delivered everything in `token`.
     /// Otherwise the read waits, and an [`Event::SessionReady`] with `id` is output once it
     /// can proceed.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId, VClock};
+    /// use gossamer_sync::protocol::{Config, Event, Output, PeerStatus, Replica};
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+    /// let mut rb = Replica::<CausalCounter>::new(b, Config::default(), 2);
+    /// ra.set_peer(b, PeerStatus::Alive);
+    /// assert!(rb.wait_for(1, VClock::new()), "the empty token is always satisfied");
+    ///
+    /// let (_, outputs) = ra.local_update(0, |c| c.inc(a, 1)).unwrap();
+    /// assert!(!rb.wait_for(2, ra.token()), "the read waits");
+    /// let mut received = Vec::new();
+    /// for out in outputs {
+    ///     if let Output::Send { msg, .. } = out {
+    ///         received.extend(rb.handle_message(1, a, msg));
+    ///     }
+    /// }
+    /// assert!(received.contains(&Output::Event(Event::SessionReady { id: 2 })));
+    /// ```
     pub fn wait_for(&mut self, id: u64, token: VClock) -> bool {
         if self.vv.dominates(&token) {
             true
@@ -414,6 +825,26 @@ impl<T: Crdt> Replica<T> {
     /// encode: a failure here means the local state has changed but the op is not replicated.
     /// [`ProtocolError::DotsExhausted`] (state unchanged) when a peer's forged input claimed
     /// our last dot.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, Dot, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Event, Output, PeerStatus, Replica};
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+    /// ra.set_peer(b, PeerStatus::Alive);
+    ///
+    /// let (dot, outputs) = ra.local_update(0, |c| c.inc(a, 3))?;
+    /// assert_eq!(dot, Dot::new(a, 1));
+    /// assert_eq!(ra.state().value(), 3);
+    /// // Applied, then persisted, then pushed: the op is durable before anyone hears of it.
+    /// assert!(matches!(
+    ///     &outputs[..],
+    ///     [Output::Event(Event::Applied { .. }), Output::Persist(ops), Output::Send { to, .. }]
+    ///         if ops[0].dot == dot && *to == b
+    /// ));
+    /// # Ok::<(), gossamer_sync::protocol::ProtocolError>(())
+    /// ```
     pub fn local_update<F>(&mut self, now: u64, f: F) -> Result<(Dot, Vec<Output>), ProtocolError>
     where
         F: FnOnce(&mut T) -> T::Op,
@@ -430,6 +861,25 @@ impl<T: Crdt> Replica<T> {
     /// # Errors
     /// As [`local_update`](Self::local_update), and [`ProtocolError::DotsExhausted`] when
     /// our dot counter is at `u64::MAX`; the inner `Err` is `f`'s.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Replica};
+    ///
+    /// let a = ReplicaId::from_u128(1);
+    /// let mut stock = Replica::<CausalCounter>::new(a, Config::default(), 1);
+    /// // Take one item out of stock, unless there is none.
+    /// let take = |c: &mut CausalCounter| if c.value() > 0 { Ok(c.dec(a, 1)) } else { Err("out of stock") };
+    ///
+    /// let refused = stock.try_local_update(0, take)?;
+    /// assert!(matches!(refused, Err("out of stock")));
+    /// assert!(stock.version().is_empty(), "no op was made");
+    ///
+    /// stock.local_update(1, |c| c.inc(a, 1))?;
+    /// let (dot, _) = stock.try_local_update(2, take)?.expect("in stock");
+    /// assert_eq!((dot.counter, stock.state().value()), (2, 0));
+    /// # Ok::<(), gossamer_sync::protocol::ProtocolError>(())
+    /// ```
     pub fn try_local_update<F, E>(&mut self, now: u64, f: F) -> Result<Result<(Dot, Vec<Output>), E>, ProtocolError>
     where
         F: FnOnce(&mut T) -> Result<T::Op, E>,
@@ -473,6 +923,35 @@ impl<T: Crdt> Replica<T> {
     }
 
     /// Handles a message from peer `from`.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Output, PeerStatus, Replica};
+    /// use gossamer_sync::wire::Message;
+    ///
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+    /// let mut rb = Replica::<CausalCounter>::new(b, Config::default(), 2);
+    /// // `ra` writes before it knows of `rb`: nothing is pushed.
+    /// ra.local_update(0, |c| c.inc(a, 4)).unwrap();
+    ///
+    /// // Later, `rb` asks `ra` for what it lacks (anti-entropy sends only ops older than the grace).
+    /// rb.set_peer(a, PeerStatus::Alive);
+    /// let now = 2 * Config::default().push_grace_ms;
+    /// for out in rb.sync_now(now) {
+    ///     let Output::Send { msg, .. } = out else { continue };
+    ///     assert!(matches!(msg, Message::Digest { .. }));
+    ///     for answer in ra.handle_message(now, b, msg) {
+    ///         if let Output::Send { msg: Message::Ops { ops, more }, .. } = answer {
+    ///             assert!(ops.len() == 1 && !more);
+    ///             rb.handle_message(now, a, Message::Ops { ops, more });
+    ///         }
+    ///     }
+    /// }
+    /// assert_eq!(rb.state().value(), 4);
+    /// // A message from an unknown peer adds it to the membership view.
+    /// assert_eq!(ra.peers()[0].id, b);
+    /// ```
     pub fn handle_message(&mut self, now: u64, from: ReplicaId, msg: Message) -> Vec<Output> {
         if from == self.id {
             return Vec::new();
@@ -517,6 +996,39 @@ impl<T: Crdt> Replica<T> {
     }
 
     /// Periodic work: anti-entropy when due, tree upkeep, compaction.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Output, PeerStatus, Replica};
+    ///
+    /// # use std::collections::VecDeque;
+    /// # /// Hands every message in `outputs`, sent by `from`, to its addressee in `rs`, then what
+    /// # /// that sends in turn, until no message is left.
+    /// # fn run(rs: &mut [&mut Replica<CausalCounter>], now: u64, from: ReplicaId, outputs: Vec<Output>) {
+    /// #     let mut queue: VecDeque<(ReplicaId, Output)> = outputs.into_iter().map(|o| (from, o)).collect();
+    /// #     while let Some((from, out)) = queue.pop_front() {
+    /// #         if let Output::Send { to, msg } = out {
+    /// #             let r = rs.iter_mut().find(|r| r.id() == to).expect("a known replica");
+    /// #             queue.extend(r.handle_message(now, from, msg).into_iter().map(|o| (to, o)));
+    /// #         }
+    /// #     }
+    /// # }
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut ra = Replica::<CausalCounter>::new(a, Config::default(), 1);
+    /// let mut rb = Replica::<CausalCounter>::new(b, Config::default(), 2);
+    /// // `ra` writes before it knows of `rb`, so the push tree does not bring the op.
+    /// ra.local_update(0, |c| c.inc(a, 2)).unwrap();
+    /// ra.set_peer(b, PeerStatus::Alive);
+    /// rb.set_peer(a, PeerStatus::Alive);
+    ///
+    /// // The driver ticks each replica at its deadline; the exchange repairs the gap.
+    /// let now = 2 * Config::default().anti_entropy_interval_ms;
+    /// assert!(ra.next_deadline().unwrap() <= now);
+    /// let outputs = ra.handle_tick(now);
+    /// run(&mut [&mut ra, &mut rb], now, a, outputs);
+    /// assert_eq!(ra.stats().anti_entropy_rounds, 1);
+    /// assert_eq!(rb.state().value(), 2);
+    /// ```
     pub fn handle_tick(&mut self, now: u64) -> Vec<Output> {
         self.now = now;
         match self.next_anti_entropy {
@@ -540,6 +1052,45 @@ impl<T: Crdt> Replica<T> {
     }
 
     /// Starts an anti-entropy exchange with every reachable peer now (the node's `sync_now`).
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, ReplicaId};
+    /// use gossamer_sync::protocol::{Config, Output, PeerStatus, Replica};
+    /// use gossamer_sync::wire::Message;
+    ///
+    /// # use std::collections::VecDeque;
+    /// # /// Hands every message in `outputs`, sent by `from`, to its addressee in `rs`, then what
+    /// # /// that sends in turn, until no message is left.
+    /// # fn run(rs: &mut [&mut Replica<CausalCounter>], now: u64, from: ReplicaId, outputs: Vec<Output>) {
+    /// #     let mut queue: VecDeque<(ReplicaId, Output)> = outputs.into_iter().map(|o| (from, o)).collect();
+    /// #     while let Some((from, out)) = queue.pop_front() {
+    /// #         if let Output::Send { to, msg } = out {
+    /// #             let r = rs.iter_mut().find(|r| r.id() == to).expect("a known replica");
+    /// #             queue.extend(r.handle_message(now, from, msg).into_iter().map(|o| (to, o)));
+    /// #         }
+    /// #     }
+    /// # }
+    /// let [a, b, c] = [1, 2, 3].map(ReplicaId::from_u128);
+    /// let [mut ra, mut rb, mut rc] = [a, b, c].map(|id| Replica::<CausalCounter>::new(id, Config::default(), 1));
+    /// // `rb` and `rc` write while they know no one.
+    /// rb.local_update(0, |n| n.inc(b, 1)).unwrap();
+    /// rc.local_update(0, |n| n.inc(c, 2)).unwrap();
+    /// ra.set_peer(b, PeerStatus::Alive);
+    /// ra.set_peer(c, PeerStatus::Alive);
+    ///
+    /// let now = 2 * Config::default().push_grace_ms;
+    /// let outputs = ra.sync_now(now);
+    /// let digests_to: Vec<ReplicaId> = outputs
+    ///     .iter()
+    ///     .filter_map(|o| match o {
+    ///         Output::Send { to, msg: Message::Digest { .. } } => Some(*to),
+    ///         _ => None,
+    ///     })
+    ///     .collect();
+    /// assert_eq!(digests_to, vec![b, c]);
+    /// run(&mut [&mut ra, &mut rb, &mut rc], now, a, outputs);
+    /// assert_eq!(ra.state().value(), 3);
+    /// ```
     pub fn sync_now(&mut self, now: u64) -> Vec<Output> {
         self.now = now;
         let peers: Vec<ReplicaId> = self.peers.reachable().collect();

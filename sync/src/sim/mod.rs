@@ -30,6 +30,26 @@ fn covers(delivered: &VClock, past: &VClock, salt: usize) -> bool {
 }
 
 /// How the simulated network behaves.
+///
+/// Start from [`SimConfig::new`] and turn on the faults a run must survive:
+///
+/// ```
+/// use gossamer_crdt::CausalCounter;
+/// use gossamer_sync::sim::{Sim, SimConfig};
+///
+/// let mut config = SimConfig::new(3, 42);
+/// config.loss = 0.2; // one message in five is lost,
+/// config.duplicate = 0.1; // one in ten arrives twice,
+/// config.jitter_ms = 20; // and messages on a link overtake each other
+/// let mut sim = Sim::<CausalCounter>::new(config);
+/// for i in 0..3 {
+///     let r = sim.id(i);
+///     sim.update(i, move |c| c.inc(r, 1));
+/// }
+/// assert!(sim.run_until_converged(10_000).is_some());
+/// sim.check().unwrap();
+/// assert!(sim.metrics.lost > 0 && sim.metrics.duplicated > 0);
+/// ```
 #[derive(Clone, Debug)]
 pub struct SimConfig {
     /// Number of replicas.
@@ -50,6 +70,16 @@ pub struct SimConfig {
 
 impl SimConfig {
     /// `replicas` replicas on a perfect network with 1–5 ms latency and 100 ms anti-entropy.
+    ///
+    /// ```
+    /// use gossamer_sync::sim::SimConfig;
+    ///
+    /// let config = SimConfig::new(4, 7);
+    /// assert_eq!((config.replicas, config.seed), (4, 7));
+    /// assert_eq!(config.latency_ms, (1, 5));
+    /// assert_eq!(config.protocol.anti_entropy_interval_ms, 100);
+    /// assert_eq!((config.loss, config.duplicate), (0.0, 0.0));
+    /// ```
     pub fn new(replicas: usize, seed: u64) -> Self {
         SimConfig {
             replicas,
@@ -64,6 +94,23 @@ impl SimConfig {
 }
 
 /// Traffic and behaviour totals over a run.
+///
+/// ```
+/// use gossamer_crdt::CausalCounter;
+/// use gossamer_sync::sim::{Metrics, Sim, SimConfig};
+///
+/// let mut sim = Sim::<CausalCounter>::new(SimConfig::new(3, 7));
+/// assert_eq!(sim.metrics, Metrics::default());
+/// let r = sim.id(0);
+/// sim.update(0, move |c| c.inc(r, 1));
+/// sim.run_until_converged(10_000).unwrap();
+/// let m = &sim.metrics;
+/// assert_eq!((m.updates, m.lost), (1, 0)); // a perfect network loses nothing
+/// assert!(m.push_bytes > 0);
+/// // Every message is counted once, by kind, with its 4-byte length prefix.
+/// assert_eq!(m.bytes, m.digest_bytes + m.push_bytes + m.ops_bytes + m.snapshot_bytes);
+/// assert!(m.bytes >= 4 * m.messages);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Metrics {
     /// Messages handed to the network.
@@ -144,6 +191,30 @@ pub struct Sim<T: Crdt> {
 
 impl<T: Crdt> Sim<T> {
     /// A network of `config.replicas` replicas that all know each other.
+    ///
+    /// The run is a function of the config: the same config replays the same run.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Metrics, Sim, SimConfig};
+    ///
+    /// let sim = Sim::<CausalCounter>::new(SimConfig::new(3, 7));
+    /// assert_eq!((sim.len(), sim.now()), (3, 0));
+    /// for i in 0..3 {
+    ///     assert_eq!(sim.replica(i).unwrap().peers().len(), 2);
+    /// }
+    ///
+    /// let run = |seed| -> Metrics {
+    ///     let mut config = SimConfig::new(3, seed);
+    ///     config.loss = 0.3;
+    ///     let mut sim = Sim::<CausalCounter>::new(config);
+    ///     let r = sim.id(0);
+    ///     sim.update(0, move |c| c.inc(r, 1));
+    ///     sim.run_until_converged(10_000).unwrap();
+    ///     sim.metrics
+    /// };
+    /// assert_eq!(run(5), run(5));
+    /// ```
     pub fn new(config: SimConfig) -> Self {
         let n = config.replicas;
         let ids: Vec<ReplicaId> =
@@ -198,41 +269,138 @@ impl<T: Crdt> Sim<T> {
     // ---- reads ------------------------------------------------------------------------------
 
     /// Virtual time, ms.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut sim = Sim::<CausalCounter>::new(SimConfig::new(2, 7));
+    /// assert_eq!(sim.now(), 0);
+    /// sim.run_for(250);
+    /// assert_eq!(sim.now(), 250);
+    /// ```
     pub fn now(&self) -> u64 {
         self.now
     }
 
     /// The replica id of node `i`.
+    ///
+    /// Node `i` writes under this id, as a real node writes under its own.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut sim = Sim::<CausalCounter>::new(SimConfig::new(2, 7));
+    /// let r = sim.id(1);
+    /// assert_ne!(sim.id(0), r);
+    /// assert_eq!(sim.replica(1).unwrap().id(), r);
+    /// assert_eq!(sim.update(1, move |c| c.inc(r, 1)).unwrap().replica, r);
+    /// ```
     pub fn id(&self, i: usize) -> ReplicaId {
         self.ids[i]
     }
 
     /// Node `i`'s replica, unless it is crashed.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut sim = Sim::<CausalCounter>::new(SimConfig::new(2, 7));
+    /// let r = sim.id(0);
+    /// sim.update(0, move |c| c.inc(r, 5));
+    /// assert_eq!(sim.replica(0).unwrap().state().value(), 5);
+    /// sim.crash(0, 100);
+    /// assert!(sim.replica(0).is_none());
+    /// sim.run_for(100);
+    /// assert_eq!(sim.replica(0).unwrap().state().value(), 5); // restarted from its durable log
+    /// ```
     pub fn replica(&self, i: usize) -> Option<&Replica<T>> {
         self.nodes[i].replica.as_ref()
     }
 
     /// The number of replicas.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut sim = Sim::<CausalCounter>::new(SimConfig::new(4, 7));
+    /// sim.crash(3, 100);
+    /// assert_eq!(sim.len(), 4); // crashed replicas still count
+    /// ```
     pub fn len(&self) -> usize {
         self.nodes.len()
     }
 
     /// True when there are no replicas.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// assert!(Sim::<CausalCounter>::new(SimConfig::new(0, 7)).is_empty());
+    /// assert!(!Sim::<CausalCounter>::new(SimConfig::new(1, 7)).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
 
     /// Every acknowledged op, in creation order.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, Dot};
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut sim = Sim::<CausalCounter>::new(SimConfig::new(2, 7));
+    /// let (a, b) = (sim.id(0), sim.id(1));
+    /// sim.update(1, move |c| c.inc(b, 1));
+    /// sim.update(0, move |c| c.inc(a, 1));
+    /// sim.crash(0, 100);
+    /// sim.update(0, move |c| c.inc(a, 1)); // not acknowledged: node 0 is down
+    /// let dots: Vec<Dot> = sim.history().map(|op| op.dot).collect();
+    /// assert_eq!(dots, [Dot::new(b, 1), Dot::new(a, 1)]);
+    /// ```
     pub fn history(&self) -> impl Iterator<Item = &OpRecord> + '_ {
         self.history.iter().map(|(r, _)| r)
     }
 
     /// The version vector every replica must reach: one entry per writer.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut sim = Sim::<CausalCounter>::new(SimConfig::new(3, 7));
+    /// let (a, b) = (sim.id(0), sim.id(1));
+    /// sim.update(0, move |c| c.inc(a, 1));
+    /// sim.update(0, move |c| c.inc(a, 1));
+    /// sim.update(1, move |c| c.inc(b, 1));
+    /// let target = sim.target();
+    /// assert_eq!((target.get(&a), target.get(&b), target.len()), (2, 1, 2));
+    /// sim.run_until_converged(10_000).unwrap();
+    /// assert_eq!(*sim.replica(2).unwrap().version(), target);
+    /// ```
     pub fn target(&self) -> VClock {
         self.history.iter().map(|(r, _)| r.dot).collect()
     }
 
     /// How many replicas have delivered `dot` (crashed ones count by their durable log).
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut sim = Sim::<CausalCounter>::new(SimConfig::new(3, 7));
+    /// let r = sim.id(0);
+    /// let dot = sim.update(0, move |c| c.inc(r, 1)).unwrap();
+    /// assert_eq!(sim.reached(&dot), 1); // only its origin so far
+    /// sim.crash(0, 1_000);
+    /// assert_eq!(sim.reached(&dot), 1); // the crashed origin logged it durably
+    /// sim.run_for(100);
+    /// assert_eq!(sim.reached(&dot), 3);
+    /// ```
     pub fn reached(&self, dot: &Dot) -> usize {
         self.nodes.iter().filter(|n| n.delivered.contains(dot)).count()
     }
@@ -241,6 +409,21 @@ impl<T: Crdt> Sim<T> {
 
     /// Splits the network: replicas in different groups cannot reach each other until
     /// [`heal`](Self::heal). Replicas in no group form a group of their own.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut sim = Sim::<CausalCounter>::new(SimConfig::new(3, 7));
+    /// sim.partition(&[vec![0, 1]]); // node 2, in no group, is on its own
+    /// let r = sim.id(0);
+    /// let dot = sim.update(0, move |c| c.inc(r, 1)).unwrap();
+    /// sim.run_for(1_000);
+    /// assert_eq!(sim.reached(&dot), 2);
+    /// sim.heal();
+    /// assert!(sim.run_until_converged(10_000).is_some());
+    /// sim.check().unwrap();
+    /// ```
     pub fn partition(&mut self, groups: &[Vec<usize>]) {
         let mut g = vec![usize::MAX; self.nodes.len()];
         for (k, members) in groups.iter().enumerate() {
@@ -252,12 +435,39 @@ impl<T: Crdt> Sim<T> {
     }
 
     /// Ends the partition.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut sim = Sim::<CausalCounter>::new(SimConfig::new(2, 7));
+    /// sim.partition(&[vec![0], vec![1]]);
+    /// let r = sim.id(0);
+    /// sim.update(0, move |c| c.inc(r, 1));
+    /// assert_eq!(sim.run_until_converged(1_000), None);
+    /// sim.heal();
+    /// assert!(sim.run_until_converged(10_000).is_some());
+    /// ```
     pub fn heal(&mut self) {
         self.groups = None;
     }
 
     /// Takes node `i` out of everyone's membership view (so compaction no longer waits for
     /// it) and cuts it off, as if it had left.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut sim = Sim::<CausalCounter>::new(SimConfig::new(3, 7));
+    /// sim.leave(2);
+    /// assert_eq!(sim.replica(0).unwrap().peers().len(), 1);
+    /// let r = sim.id(0);
+    /// let dot = sim.update(0, move |c| c.inc(r, 1)).unwrap();
+    /// sim.run_for(1_000);
+    /// assert_eq!(sim.reached(&dot), 2); // node 2 is cut off
+    /// assert!(!sim.converged());
+    /// ```
     pub fn leave(&mut self, i: usize) {
         let id = self.ids[i];
         for n in &mut self.nodes {
@@ -270,6 +480,26 @@ impl<T: Crdt> Sim<T> {
 
     /// Brings a node that [left](Self::leave) back: everyone knows it again. If the others
     /// compacted past what it has, it catches up by snapshot.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut config = SimConfig::new(3, 7);
+    /// config.protocol.compaction_threshold = 4;
+    /// let mut sim = Sim::<CausalCounter>::new(config);
+    /// sim.leave(2);
+    /// let r = sim.id(0);
+    /// for _ in 0..10 {
+    ///     sim.update(0, move |c| c.inc(r, 1));
+    /// }
+    /// sim.run_for(2_000);
+    /// assert!(sim.replica(0).unwrap().floor().get(&r) > 0); // compacted without node 2
+    /// sim.join(2);
+    /// sim.run_until_converged(10_000).unwrap();
+    /// let late = sim.replica(2).unwrap();
+    /// assert_eq!((late.state().value(), late.stats().snapshots_merged), (10, 1));
+    /// ```
     pub fn join(&mut self, i: usize) {
         let id = self.ids[i];
         self.absent[i] = false;
@@ -283,6 +513,21 @@ impl<T: Crdt> Sim<T> {
     }
 
     /// Crashes node `i` now and restarts it `down_ms` later from its durable log.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut sim = Sim::<CausalCounter>::new(SimConfig::new(3, 7));
+    /// let r = sim.id(1);
+    /// sim.update(1, move |c| c.inc(r, 1));
+    /// sim.crash(1, 200);
+    /// assert!(sim.replica(1).is_none());
+    /// sim.run_until_converged(10_000).unwrap(); // which waits for the restart
+    /// assert!(sim.now() >= 200);
+    /// sim.check().unwrap(); // the acknowledged write survived the crash
+    /// assert_eq!(sim.replica(2).unwrap().state().value(), 1);
+    /// ```
     pub fn crash(&mut self, i: usize, down_ms: u64) {
         if self.nodes[i].replica.take().is_some() {
             self.nodes[i].tick_at = None;
@@ -294,6 +539,20 @@ impl<T: Crdt> Sim<T> {
     // ---- inputs -----------------------------------------------------------------------------
 
     /// A local update on node `i` (skipped, returning `None`, while it is crashed).
+    ///
+    /// Returns the new op's dot.
+    ///
+    /// ```
+    /// use gossamer_crdt::{CausalCounter, Dot};
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut sim = Sim::<CausalCounter>::new(SimConfig::new(2, 7));
+    /// let r = sim.id(0);
+    /// assert_eq!(sim.update(0, move |c| c.inc(r, 1)), Some(Dot::new(r, 1)));
+    /// assert_eq!(sim.update(0, move |c| c.inc(r, 1)), Some(Dot::new(r, 2)));
+    /// sim.crash(0, 100);
+    /// assert_eq!(sim.update(0, move |c| c.inc(r, 1)), None);
+    /// ```
     pub fn update<F>(&mut self, i: usize, f: F) -> Option<Dot>
     where
         F: FnOnce(&mut T) -> T::Op,
@@ -316,6 +575,25 @@ impl<T: Crdt> Sim<T> {
     }
 
     /// Makes node `i` start an anti-entropy exchange with every peer.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut config = SimConfig::new(3, 7);
+    /// config.protocol.anti_entropy_interval_ms = 60_000; // no periodic round in this example
+    /// let mut sim = Sim::<CausalCounter>::new(config);
+    /// sim.partition(&[vec![0], vec![1, 2]]);
+    /// let r = sim.id(0);
+    /// sim.update(0, move |c| c.inc(r, 1)); // its push is lost
+    /// sim.run_for(1_000);
+    /// sim.heal();
+    /// sim.run_for(1_000);
+    /// assert!(!sim.converged());
+    /// sim.sync_now(0);
+    /// sim.run_for(100);
+    /// assert!(sim.converged());
+    /// ```
     pub fn sync_now(&mut self, i: usize) {
         let now = self.now;
         if let Some(r) = self.nodes[i].replica.as_mut() {
@@ -343,6 +621,20 @@ impl<T: Crdt> Sim<T> {
     }
 
     /// Runs every event up to virtual time `until`.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut sim = Sim::<CausalCounter>::new(SimConfig::new(3, 7));
+    /// let r = sim.id(0);
+    /// sim.update(0, move |c| c.inc(r, 1));
+    /// sim.run_until(500);
+    /// assert_eq!(sim.now(), 500);
+    /// assert!(sim.converged()); // on 1–5 ms links, half a second is plenty
+    /// sim.run_until(100); // the past: nothing happens
+    /// assert_eq!(sim.now(), 500);
+    /// ```
     pub fn run_until(&mut self, until: u64) {
         while let Some(Reverse((at, _, _))) = self.queue.peek() {
             if *at > until {
@@ -369,6 +661,20 @@ impl<T: Crdt> Sim<T> {
     }
 
     /// Runs for `ms` more milliseconds.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut sim = Sim::<CausalCounter>::new(SimConfig::new(3, 7));
+    /// let r = sim.id(0);
+    /// let dot = sim.update(0, move |c| c.inc(r, 1)).unwrap();
+    /// sim.run_for(0);
+    /// assert_eq!(sim.reached(&dot), 1); // a link takes at least 1 ms
+    /// sim.run_for(50);
+    /// assert_eq!(sim.reached(&dot), 3);
+    /// assert_eq!(sim.now(), 50);
+    /// ```
     pub fn run_for(&mut self, ms: u64) {
         let until = self.now + ms;
         self.run_until(until);
@@ -376,6 +682,27 @@ impl<T: Crdt> Sim<T> {
 
     /// Runs until every replica is up and has delivered every acknowledged op (checked every
     /// 10 ms of virtual time), or `limit_ms` passes. Returns the time it took.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut config = SimConfig::new(4, 11);
+    /// config.loss = 0.3;
+    /// let mut sim = Sim::<CausalCounter>::new(config);
+    /// for i in 0..4 {
+    ///     let r = sim.id(i);
+    ///     sim.update(i, move |c| c.inc(r, 1));
+    /// }
+    /// let took = sim.run_until_converged(10_000).expect("converges despite the loss");
+    /// assert_eq!(sim.now(), took); // the run started at 0
+    /// // A partition that never heals: the call gives up at the limit.
+    /// sim.partition(&[vec![0], vec![1, 2, 3]]);
+    /// let r = sim.id(0);
+    /// sim.update(0, move |c| c.inc(r, 1));
+    /// assert_eq!(sim.run_until_converged(1_000), None);
+    /// assert_eq!(sim.now(), took + 1_000);
+    /// ```
     pub fn run_until_converged(&mut self, limit_ms: u64) -> Option<u64> {
         let start = self.now;
         loop {
@@ -390,6 +717,21 @@ impl<T: Crdt> Sim<T> {
     }
 
     /// True when every replica is up and has delivered every acknowledged op.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut sim = Sim::<CausalCounter>::new(SimConfig::new(2, 7));
+    /// assert!(sim.converged()); // nothing written yet
+    /// let r = sim.id(0);
+    /// sim.update(0, move |c| c.inc(r, 1));
+    /// assert!(!sim.converged());
+    /// sim.run_for(100);
+    /// assert!(sim.converged());
+    /// sim.crash(1, 50);
+    /// assert!(!sim.converged()); // a crashed replica is not up
+    /// ```
     pub fn converged(&self) -> bool {
         let target = self.target();
         self.nodes.iter().all(|n| n.replica.as_ref().is_some_and(|r| *r.version() == target))
@@ -545,6 +887,25 @@ impl<T: Crdt> Sim<T> {
     ///
     /// # Errors
     /// Every violation found, one per line.
+    ///
+    /// ```
+    /// use gossamer_crdt::CausalCounter;
+    /// use gossamer_sync::sim::{Sim, SimConfig};
+    ///
+    /// let mut config = SimConfig::new(3, 3);
+    /// config.loss = 0.2;
+    /// config.duplicate = 0.2;
+    /// let mut sim = Sim::<CausalCounter>::new(config);
+    /// for i in 0..3 {
+    ///     let r = sim.id(i);
+    ///     sim.update(i, move |c| c.inc(r, 1));
+    /// }
+    /// sim.crash(2, 100);
+    /// sim.run_until_converged(10_000).unwrap();
+    /// // No op applied twice or early, no write lost, and every state is the model's.
+    /// assert_eq!(sim.check(), Ok(()));
+    /// assert_eq!(sim.replica(2).unwrap().state().value(), 3);
+    /// ```
     pub fn check(&self) -> Result<(), String> {
         let mut problems = self.violations.clone();
         if self.converged() {

@@ -213,6 +213,16 @@ pub trait Store: Send {
     ///
     /// # Errors
     /// A write failure.
+    ///
+    /// ```
+    /// use gossamer_sync::store::{MemoryStore, Store};
+    ///
+    /// let mut store = MemoryStore::new();
+    /// store.put_meta("listen", b"0.0.0.0:4433")?;
+    /// store.put_meta("listen", b"[::]:4433")?;
+    /// assert_eq!(store.get_meta("listen")?.as_deref(), Some(&b"[::]:4433"[..]));
+    /// # Ok::<(), gossamer_sync::store::StoreError>(())
+    /// ```
     fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError>;
 
     /// Deletes the metadata value under `key`; returns whether there was one.

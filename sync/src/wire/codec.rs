@@ -13,6 +13,18 @@ use super::WireError;
 ///
 /// # Errors
 /// [`WireError::Encode`] if the value cannot be represented.
+///
+/// ```
+/// use gossamer_sync::wire::codec::{from_slice, to_vec};
+/// use gossamer_sync::wire::{Envelope, Message};
+///
+/// let env = Envelope::new(Message::Ops { ops: vec![], more: true });
+/// let bytes = to_vec(&env)?;
+/// // Packed: fields go by index, so no field name is on the wire.
+/// assert!(!bytes.windows(4).any(|w| w == b"more"));
+/// assert_eq!(from_slice::<Envelope>(&bytes)?, env);
+/// # Ok::<(), gossamer_sync::wire::WireError>(())
+/// ```
 pub fn to_vec<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
     serde_cbor::ser::to_vec_packed(value).map_err(|e| WireError::Encode(e.to_string()))
 }
@@ -22,6 +34,21 @@ pub fn to_vec<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
 ///
 /// # Errors
 /// [`WireError::Malformed`] naming what the decoder rejected.
+///
+/// ```
+/// use gossamer_sync::wire::codec::{from_slice, to_vec};
+/// use gossamer_sync::wire::WireError;
+///
+/// let bytes = to_vec(&(7u64, String::from("seven")))?;
+/// assert_eq!(from_slice::<(u64, String)>(&bytes)?, (7, "seven".to_string()));
+/// // A truncated value is refused with a typed error, not a panic.
+/// let truncated = from_slice::<(u64, String)>(&bytes[..bytes.len() - 1]);
+/// assert!(matches!(truncated, Err(WireError::Malformed(_))));
+/// // So is an array that claims 2^64 - 1 elements in 9 bytes: nothing is allocated for them.
+/// let huge = [0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+/// assert!(matches!(from_slice::<Vec<u8>>(&huge), Err(WireError::Malformed(_))));
+/// # Ok::<(), WireError>(())
+/// ```
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
     serde_cbor::from_slice(bytes).map_err(|e| WireError::Malformed(e.to_string()))
 }

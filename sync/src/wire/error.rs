@@ -4,6 +4,24 @@ use thiserror::Error;
 
 /// Why a frame could not be encoded or decoded. A decode error concerns one connection: the
 /// node closes it and keeps serving its other peers.
+///
+/// ```
+/// use gossamer_sync::wire::{decode, encode, frame, Envelope, Message, WireError, WIRE_VERSION};
+///
+/// let newer = Envelope { version: WIRE_VERSION + 1, body: Message::Ops { ops: vec![], more: false } };
+/// match decode(&encode(&newer)?, 1024) {
+///     Err(WireError::UnsupportedVersion { found, supported }) => {
+///         assert_eq!((found, supported), (WIRE_VERSION + 1, WIRE_VERSION));
+///     }
+///     other => panic!("expected UnsupportedVersion, got {other:?}"),
+/// }
+/// assert!(matches!(decode(b"not cbor", 1024), Err(WireError::Malformed(_))));
+/// assert_eq!(
+///     frame(&[0; 100], 64),
+///     Err(WireError::LimitExceeded { what: "frame", value: 100, limit: 64 })
+/// );
+/// # Ok::<(), WireError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum WireError {
     /// The envelope names a protocol version this node does not speak.

@@ -39,6 +39,42 @@ pub struct OpRecord {
 /// A chunk of an encoded state snapshot, sent to a peer that needs ops this replica has
 /// compacted away. Chunks of one snapshot share `id` and arrive in `index` order on one
 /// stream; the first carries the version vector the state includes.
+///
+/// ```
+/// use bytes::Bytes;
+/// use gossamer_crdt::{ReplicaId, VClock};
+/// use gossamer_sync::wire::{decode, encode, CompactVv, Envelope, Message, SnapshotChunk, DEFAULT_MAX_FRAME};
+///
+/// let mut vv = VClock::new();
+/// vv.set(ReplicaId::from_u128(1), 40);
+/// let state = b"an encoded state, far larger in real life";
+/// // Cut into chunks; only the first says which version the state is at.
+/// let parts: Vec<&[u8]> = state.chunks(16).collect();
+/// let chunks: Vec<SnapshotChunk> = parts
+///     .iter()
+///     .enumerate()
+///     .map(|(i, part)| SnapshotChunk {
+///         id: 9,
+///         index: i as u32,
+///         last: i + 1 == parts.len(),
+///         vv: (i == 0).then(|| CompactVv(vv.clone())),
+///         data: Bytes::copy_from_slice(part),
+///     })
+///     .collect();
+///
+/// // The receiver reassembles them in `index` order.
+/// let mut received = Vec::new();
+/// for chunk in chunks {
+///     let frame = encode(&Envelope::new(Message::Snapshot { chunk }))?;
+///     let Message::Snapshot { chunk } = decode(&frame, DEFAULT_MAX_FRAME)?.body else { unreachable!() };
+///     assert_eq!(chunk.index as usize, received.len());
+///     received.push(chunk);
+/// }
+/// assert_eq!(received[0].vv, Some(CompactVv(vv)));
+/// assert!(received.last().unwrap().last);
+/// assert_eq!(received.iter().flat_map(|c| c.data.to_vec()).collect::<Vec<u8>>(), state);
+/// # Ok::<(), gossamer_sync::wire::WireError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotChunk {
     /// Identifies the snapshot among the sender's.
@@ -95,6 +131,19 @@ pub enum Message {
 }
 
 /// The versioned envelope of every frame.
+///
+/// ```
+/// use gossamer_sync::wire::{decode, encode, Envelope, Message, WireError, WIRE_VERSION};
+///
+/// let body = Message::Ops { ops: vec![], more: false };
+/// let env = Envelope::new(body.clone());
+/// assert_eq!(env.version, WIRE_VERSION);
+/// assert_eq!(decode(&encode(&env)?, 1024)?.body, body);
+/// // The version is checked before the body is trusted.
+/// let newer = Envelope { version: WIRE_VERSION + 1, body };
+/// assert!(matches!(decode(&encode(&newer)?, 1024), Err(WireError::UnsupportedVersion { .. })));
+/// # Ok::<(), WireError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
     /// The wire version; see [`WIRE_VERSION`](super::WIRE_VERSION).
@@ -105,6 +154,14 @@ pub struct Envelope {
 
 impl Envelope {
     /// `body` in an envelope of the current version.
+    ///
+    /// ```
+    /// use gossamer_sync::wire::{Envelope, Message, WIRE_VERSION};
+    ///
+    /// let env = Envelope::new(Message::Digest { hash: 1, vv: None, reply: false });
+    /// assert_eq!(env.version, WIRE_VERSION);
+    /// assert_eq!(env.body, Message::Digest { hash: 1, vv: None, reply: false });
+    /// ```
     pub fn new(body: Message) -> Self {
         Self { version: super::WIRE_VERSION, body }
     }

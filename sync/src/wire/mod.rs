@@ -12,9 +12,30 @@ pub use message::{Envelope, Message, OpRecord, SnapshotChunk};
 pub use vv::CompactVv;
 
 /// The wire version this node speaks.
+///
+/// ```
+/// use gossamer_sync::wire::{decode, encode, Envelope, Message, WireError, DEFAULT_MAX_FRAME, WIRE_VERSION};
+///
+/// let from_the_future = Envelope { version: WIRE_VERSION + 1, body: Message::Ops { ops: vec![], more: false } };
+/// let err = decode(&encode(&from_the_future)?, DEFAULT_MAX_FRAME).unwrap_err();
+/// assert_eq!(err, WireError::UnsupportedVersion { found: WIRE_VERSION + 1, supported: WIRE_VERSION });
+/// # Ok::<(), WireError>(())
+/// ```
 pub const WIRE_VERSION: u16 = 1;
 
 /// The default maximum frame: 4 MiB. Checked before anything is allocated for a frame.
+///
+/// ```
+/// use gossamer_sync::wire::{frame, unframe, WireError, DEFAULT_MAX_FRAME};
+///
+/// // A length prefix over the limit is refused before the payload is even looked at.
+/// let prefix = (DEFAULT_MAX_FRAME as u32 + 1).to_be_bytes();
+/// assert!(matches!(unframe(&prefix, DEFAULT_MAX_FRAME), Err(WireError::LimitExceeded { .. })));
+/// // A sender may not produce one either; the limit itself is fine.
+/// assert!(frame(&vec![0; DEFAULT_MAX_FRAME + 1], DEFAULT_MAX_FRAME).is_err());
+/// assert_eq!(frame(&vec![0; DEFAULT_MAX_FRAME], DEFAULT_MAX_FRAME)?.len(), 4 + DEFAULT_MAX_FRAME);
+/// # Ok::<(), WireError>(())
+/// ```
 pub const DEFAULT_MAX_FRAME: usize = 4 << 20;
 
 /// The FNV-1a 64-bit hash: stable across platforms and releases, unlike `std`'s hashers,
@@ -36,6 +57,17 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 ///
 /// # Errors
 /// [`WireError::Encode`] if a value cannot be represented.
+///
+/// ```
+/// use gossamer_sync::wire::{decode, encode, Envelope, Message, WireError, DEFAULT_MAX_FRAME};
+///
+/// let env = Envelope::new(Message::Digest { hash: 42, vv: None, reply: true });
+/// let payload = encode(&env)?;
+/// assert_eq!(decode(&payload, DEFAULT_MAX_FRAME)?, env);
+/// // A payload cut short is refused with a typed error.
+/// assert!(matches!(decode(&payload[..payload.len() - 1], DEFAULT_MAX_FRAME), Err(WireError::Malformed(_))));
+/// # Ok::<(), WireError>(())
+/// ```
 pub fn encode(envelope: &Envelope) -> Result<Vec<u8>, WireError> {
     codec::to_vec(envelope)
 }
@@ -83,6 +115,14 @@ pub fn decode(bytes: &[u8], max_frame: usize) -> Result<Envelope, WireError> {
 /// # Errors
 /// [`WireError::LimitExceeded`] when the payload is over `max_frame`: an oversized message
 /// is an error for the sender, never a silent drop.
+///
+/// ```
+/// use gossamer_sync::wire::{frame, WireError};
+///
+/// assert_eq!(frame(b"abc", 16)?, [0, 0, 0, 3, b'a', b'b', b'c']);
+/// assert_eq!(frame(&[0; 17], 16), Err(WireError::LimitExceeded { what: "frame", value: 17, limit: 16 }));
+/// # Ok::<(), WireError>(())
+/// ```
 pub fn frame(payload: &[u8], max_frame: usize) -> Result<Vec<u8>, WireError> {
     if payload.len() > max_frame || payload.len() > u32::MAX as usize {
         return Err(WireError::LimitExceeded { what: "frame", value: payload.len(), limit: max_frame });

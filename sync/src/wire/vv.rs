@@ -25,6 +25,19 @@ pub struct CompactVv(pub VClock);
 
 impl CompactVv {
     /// The byte string of `vv`.
+    ///
+    /// ```
+    /// use gossamer_crdt::{ReplicaId, VClock};
+    /// use gossamer_sync::wire::CompactVv;
+    ///
+    /// assert!(CompactVv::encode(&VClock::new()).is_empty());
+    /// let r = ReplicaId::from_u128(7);
+    /// let mut vv = VClock::new();
+    /// vv.set(r, 300);
+    /// let bytes = CompactVv::encode(&vv);
+    /// assert_eq!(&bytes[..16], r.as_bytes());
+    /// assert_eq!(&bytes[16..], [0xac, 0x02]); // 300 as a LEB128 varint
+    /// ```
     pub fn encode(vv: &VClock) -> Vec<u8> {
         let mut out = Vec::with_capacity(vv.len() * 19);
         for (r, c) in vv.iter() {
@@ -47,6 +60,25 @@ impl CompactVv {
     ///
     /// # Errors
     /// A description of the first thing that is wrong.
+    ///
+    /// ```
+    /// use gossamer_crdt::{ReplicaId, VClock};
+    /// use gossamer_sync::wire::CompactVv;
+    ///
+    /// let mut vv = VClock::new();
+    /// vv.set(ReplicaId::from_u128(1), 5);
+    /// vv.set(ReplicaId::from_u128(2), 1);
+    /// let bytes = CompactVv::encode(&vv);
+    /// assert_eq!(CompactVv::decode(&bytes), Ok(vv));
+    /// // Malformed input is an error, never a panic.
+    /// assert_eq!(CompactVv::decode(&bytes[..bytes.len() - 1]), Err("truncated varint in version vector"));
+    /// assert_eq!(CompactVv::decode(&bytes[..20]), Err("version vector entry shorter than a replica id"));
+    /// let twice = [&bytes[..17], &bytes[..17]].concat(); // replica 1 twice
+    /// assert_eq!(CompactVv::decode(&twice), Err("version vector replicas not strictly increasing"));
+    /// let mut zero = ReplicaId::from_u128(1).as_bytes().to_vec();
+    /// zero.push(0);
+    /// assert_eq!(CompactVv::decode(&zero), Err("zero counter in version vector"));
+    /// ```
     pub fn decode(mut bytes: &[u8]) -> Result<VClock, &'static str> {
         let mut vv = Vec::with_capacity(bytes.len() / 17);
         let mut last: Option<ReplicaId> = None;
