@@ -18,13 +18,67 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Cart, CartView, Edit, EditError, view};
 
 /// The port `cart init` listens on unless told otherwise.
+///
+/// ```
+/// use std::net::SocketAddr;
+///
+/// use gossamer_cart::app::{self, DEFAULT_PORT};
+///
+/// let dir = tempfile::tempdir()?;
+/// app::init(dir.path(), None)?; // no address given
+/// assert_eq!(app::listen_addr(dir.path())?, SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const DEFAULT_PORT: u16 = 4747;
 /// Store metadata key of the address the node listens on.
+///
+/// ```
+/// use gossamer_cart::app::{self, LISTEN_KEY};
+/// use gossamer_sync::node::STORE_FILE;
+/// use gossamer_sync::store::{SqliteStore, Store};
+///
+/// let dir = tempfile::tempdir()?;
+/// app::init(dir.path(), Some("127.0.0.1:4800".parse()?))?;
+/// let store = SqliteStore::open(dir.path().join(STORE_FILE))?;
+/// assert_eq!(store.get_meta(LISTEN_KEY)?.as_deref(), Some(&b"127.0.0.1:4800"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const LISTEN_KEY: &str = "cart.listen";
 /// The file a running `cart serve` leaves in its data directory.
+///
+/// ```
+/// use gossamer_cart::app::{self, CONTROL_FILE};
+/// use gossamer_cart::server;
+/// use gossamer_sync::protocol::Config;
+///
+/// let dir = tempfile::tempdir()?;
+/// app::init(dir.path(), Some("127.0.0.1:0".parse()?))?;
+/// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// let serve = rt.block_on(server::start(dir.path(), "127.0.0.1:0".parse()?, Config::default()))?;
+/// assert!(dir.path().join(CONTROL_FILE).exists()); // while it runs
+/// rt.block_on(serve.stop());
+/// assert!(!dir.path().join(CONTROL_FILE).exists()); // a clean stop removes it
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const CONTROL_FILE: &str = "serve.json";
 
 /// What went wrong, in one line for people.
+///
+/// ```
+/// use gossamer_cart::app::{self, AppError};
+/// use gossamer_cart::model::{Edit, EditError};
+///
+/// let dir = tempfile::tempdir()?;
+/// let bread = Edit::Dec { name: "bread".into(), n: 1 };
+/// let not_yet = app::edit(dir.path(), &bread).unwrap_err();
+/// assert!(matches!(not_yet, AppError::NotInitialized(_)));
+/// assert!(not_yet.to_string().ends_with("run `cart init` first"));
+/// app::init(dir.path(), Some("127.0.0.1:0".parse()?))?;
+/// let refused = app::edit(dir.path(), &bread).unwrap_err();
+/// assert!(matches!(&refused, AppError::Edit(EditError::NotInCart(name)) if name == "bread"));
+/// assert_eq!(refused.to_string(), "bread is not in the cart");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// The directory has no cart yet.
@@ -50,6 +104,14 @@ pub enum AppError {
 }
 
 /// The platform's data directory for the cart (e.g. `~/.local/share/cart`).
+///
+/// ```
+/// use gossamer_cart::app;
+///
+/// let dir = app::default_data_dir();
+/// // Per platform, e.g. `~/.local/share/cart`; `.cart` where there is no home directory.
+/// assert!(dir.to_string_lossy().contains("cart"));
+/// ```
 pub fn default_data_dir() -> PathBuf {
     directories::ProjectDirs::from("dev", "gossamer", "cart")
         .map(|p| p.data_dir().to_owned())
@@ -57,11 +119,32 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 /// Wall-clock milliseconds.
+///
+/// ```
+/// use std::time::{SystemTime, UNIX_EPOCH};
+///
+/// use gossamer_cart::app;
+///
+/// let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+/// let now = app::now_ms();
+/// assert!(now >= before && now - before < 60_000);
+/// ```
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// True when `dir` holds a cart (`cart init` ran there).
+///
+/// ```
+/// use gossamer_cart::app;
+///
+/// let dir = tempfile::tempdir()?;
+/// let data = dir.path().join("cart");
+/// assert!(!app::is_initialized(&data));
+/// app::init(&data, Some("127.0.0.1:0".parse()?))?;
+/// assert!(app::is_initialized(&data));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn is_initialized(dir: &Path) -> bool {
     dir.join(gossamer_sync::net::KEY_FILE).exists() && dir.join(STORE_FILE).exists()
 }
@@ -72,6 +155,20 @@ fn require_init(dir: &Path) -> Result<(), AppError> {
 
 /// The address to put in tickets for a node listening on `listen`: an unspecified address
 /// (`0.0.0.0`) becomes this machine's address on the default route, or loopback.
+///
+/// ```
+/// use std::net::SocketAddr;
+///
+/// use gossamer_cart::app;
+///
+/// let lan: SocketAddr = "192.168.1.20:4747".parse()?;
+/// assert_eq!(app::advertised(lan), lan); // a specific address is advertised as it is
+/// // "Every interface" is no address to dial: this machine's address (or loopback) instead.
+/// let any = app::advertised("0.0.0.0:4747".parse()?);
+/// assert!(!any.ip().is_unspecified());
+/// assert_eq!(any.port(), 4747);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn advertised(listen: SocketAddr) -> SocketAddr {
     if !listen.ip().is_unspecified() {
         return listen;
@@ -92,6 +189,25 @@ pub fn advertised(listen: SocketAddr) -> SocketAddr {
 ///
 /// # Errors
 /// [`AppError`] if the directory cannot be written or is in use.
+///
+/// ```
+/// use gossamer_cart::app;
+/// use gossamer_cart::model::Edit;
+///
+/// let dir = tempfile::tempdir()?;
+/// let data = dir.path().join("cart"); // created if needed
+/// let ticket = app::init(&data, Some("127.0.0.1:4800".parse()?))?;
+/// assert!(app::is_initialized(&data));
+/// assert_eq!(ticket.addr.to_string(), "127.0.0.1:4800");
+/// app::edit(&data, &Edit::Add { name: "milk".into(), qty: 2 })?;
+/// // Again, with a new address: the same identity and cart, the new address.
+/// let again = app::init(&data, Some("127.0.0.1:4801".parse()?))?;
+/// assert_eq!((again.node, again.addr.port()), (ticket.node, 4801));
+/// assert_eq!(app::list(&data)?.items[0].name, "milk");
+/// // Again, with none: the address stays.
+/// assert_eq!(app::init(&data, None)?, again);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn init(dir: &Path, listen: Option<SocketAddr>) -> Result<Ticket, AppError> {
     let mut local = LocalReplica::<Cart>::open(dir)?;
     let store = local.store();
@@ -109,6 +225,18 @@ fn listen_of(store: &dyn Store) -> Option<SocketAddr> {
 ///
 /// # Errors
 /// [`AppError::NotInitialized`].
+///
+/// ```
+/// use std::net::SocketAddr;
+///
+/// use gossamer_cart::app::{self, AppError};
+///
+/// let dir = tempfile::tempdir()?;
+/// assert!(matches!(app::listen_addr(dir.path()), Err(AppError::NotInitialized(_))));
+/// app::init(dir.path(), Some("127.0.0.1:4800".parse()?))?;
+/// assert_eq!(app::listen_addr(dir.path())?, "127.0.0.1:4800".parse::<SocketAddr>()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn listen_addr(dir: &Path) -> Result<SocketAddr, AppError> {
     require_init(dir)?;
     let store = gossamer_sync::store::SqliteStore::open(dir.join(STORE_FILE)).map_err(NodeError::from)?;
@@ -119,6 +247,21 @@ pub fn listen_addr(dir: &Path) -> Result<SocketAddr, AppError> {
 ///
 /// # Errors
 /// [`AppError::NotInitialized`] or an identity error.
+///
+/// ```
+/// use gossamer_cart::app;
+/// use gossamer_sync::net::Ticket;
+///
+/// let dir = tempfile::tempdir()?;
+/// assert!(app::ticket(dir.path()).is_err()); // no cart yet
+/// let from_init = app::init(dir.path(), Some("127.0.0.1:4800".parse()?))?;
+/// let ticket = app::ticket(dir.path())?;
+/// assert_eq!(ticket, from_init);
+/// let text = ticket.to_string(); // what a user copies to another device
+/// assert!(text.starts_with("gossamer://") && text.ends_with("@127.0.0.1:4800"));
+/// assert_eq!(text.parse::<Ticket>()?, ticket);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn ticket(dir: &Path) -> Result<Ticket, AppError> {
     require_init(dir)?;
     let identity = Identity::load(dir).map_err(NodeError::from)?;
@@ -126,6 +269,21 @@ pub fn ticket(dir: &Path) -> Result<Ticket, AppError> {
 }
 
 /// What a running `cart serve` writes into its directory.
+///
+/// ```
+/// use gossamer_cart::app::{self, CONTROL_FILE, Control};
+/// use gossamer_cart::server;
+/// use gossamer_sync::protocol::Config;
+///
+/// let dir = tempfile::tempdir()?;
+/// app::init(dir.path(), Some("127.0.0.1:0".parse()?))?;
+/// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// let serve = rt.block_on(server::start(dir.path(), "127.0.0.1:0".parse()?, Config::default()))?;
+/// let control: Control = serde_json::from_slice(&std::fs::read(dir.path().join(CONTROL_FILE))?)?;
+/// assert_eq!((control.http, control.pid), (serve.http, std::process::id()));
+/// rt.block_on(serve.stop());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Control {
     /// Its HTTP address.
@@ -177,6 +335,33 @@ fn answering_server(dir: &Path) -> Option<SocketAddr> {
 ///
 /// # Errors
 /// [`AppError::Edit`] when the edit is refused (nothing changed), or a store/server error.
+///
+/// ```
+/// use gossamer_cart::app::{self, AppError};
+/// use gossamer_cart::model::{Edit, EditError, view};
+/// use gossamer_cart::server;
+/// use gossamer_sync::protocol::Config;
+///
+/// let dir = tempfile::tempdir()?;
+/// app::init(dir.path(), Some("127.0.0.1:0".parse()?))?;
+/// // With no server on the directory, straight on its store.
+/// let cart = app::edit(dir.path(), &Edit::Add { name: "milk".into(), qty: 2 })?;
+/// assert_eq!(cart.items[0].qty, 2);
+/// let refused = app::edit(dir.path(), &Edit::Dec { name: "bread".into(), n: 1 });
+/// assert!(matches!(refused, Err(AppError::Edit(EditError::NotInCart(_)))));
+/// // While `cart serve` runs on it, through the server: the running node has the edit at once.
+/// # // Worker threads serve HTTP while this thread waits for the answer.
+/// # let rt = tokio::runtime::Runtime::new()?;
+/// let serve = rt.block_on(server::start(dir.path(), "127.0.0.1:0".parse()?, Config::default()))?;
+/// let cart = app::edit(dir.path(), &Edit::Inc { name: "milk".into(), n: 1 })?;
+/// assert_eq!(cart.items[0].qty, 3);
+/// assert_eq!(rt.block_on(serve.node.read(view))?, cart);
+/// // A refusal through the server is the same error as offline.
+/// let refused = app::edit(dir.path(), &Edit::Dec { name: "bread".into(), n: 1 });
+/// assert!(matches!(refused, Err(AppError::Edit(EditError::NotInCart(_)))));
+/// rt.block_on(serve.stop());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn edit(dir: &Path, edit: &Edit) -> Result<CartView, AppError> {
     edit.validate()?;
     match target(dir)? {
@@ -198,6 +383,18 @@ pub fn edit(dir: &Path, edit: &Edit) -> Result<CartView, AppError> {
 ///
 /// # Errors
 /// A store or server error.
+///
+/// ```
+/// use gossamer_cart::app;
+/// use gossamer_cart::model::Edit;
+///
+/// let dir = tempfile::tempdir()?;
+/// app::init(dir.path(), Some("127.0.0.1:0".parse()?))?;
+/// assert!(app::list(dir.path())?.items.is_empty());
+/// app::edit(dir.path(), &Edit::Add { name: "eggs".into(), qty: 12 })?;
+/// assert_eq!(app::list(dir.path())?.to_string(), "  12 × eggs\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn list(dir: &Path) -> Result<CartView, AppError> {
     match target(dir)? {
         Target::Local(local) => Ok(view(local.state())),
@@ -209,6 +406,23 @@ pub fn list(dir: &Path) -> Result<CartView, AppError> {
 ///
 /// # Errors
 /// A store or server error.
+///
+/// ```
+/// use gossamer_cart::app::{self, AppError};
+/// use gossamer_sync::node::STORE_FILE;
+/// use gossamer_sync::store::{SqliteStore, Store};
+///
+/// let (mine, theirs) = (tempfile::tempdir()?, tempfile::tempdir()?);
+/// app::init(mine.path(), Some("127.0.0.1:4800".parse()?))?;
+/// let their_ticket = app::init(theirs.path(), Some("127.0.0.1:4801".parse()?))?;
+/// app::trust(mine.path(), &their_ticket)?;
+/// let peers = SqliteStore::open(mine.path().join(STORE_FILE))?.peers()?;
+/// assert!(peers.iter().any(|p| p.node == their_ticket.node && p.trusted && p.addr == Some(their_ticket.addr)));
+/// // A cart's own ticket is refused.
+/// let own = app::ticket(mine.path())?;
+/// assert!(matches!(app::trust(mine.path(), &own), Err(AppError::Other(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn trust(dir: &Path, ticket: &Ticket) -> Result<(), AppError> {
     match target(dir)? {
         Target::Local(mut local) => {
@@ -244,8 +458,12 @@ fn server_refusal(dir: &Path, body: &str) -> AppError {
     #[derive(Deserialize)]
     struct Refusal {
         error: String,
+        /// Present when an edit was refused: the same error as offline.
+        #[serde(default)]
+        refused: Option<EditError>,
     }
     match serde_json::from_str::<Refusal>(body) {
+        Ok(Refusal { refused: Some(e), .. }) => AppError::Edit(e),
         Ok(r) => AppError::Other(r.error),
         Err(_) => server(dir, format!("unexpected answer: {body}")),
     }
@@ -261,6 +479,24 @@ fn parse<T: for<'de> Deserialize<'de>>(dir: &Path, answer: Result<(u16, String),
 
 /// A minimal HTTP/1.1 client for talking to our own server on loopback: one request per
 /// connection, `Connection: close`.
+///
+/// ```
+/// use gossamer_cart::{app, server};
+/// use gossamer_sync::protocol::Config;
+///
+/// let dir = tempfile::tempdir()?;
+/// app::init(dir.path(), Some("127.0.0.1:0".parse()?))?;
+/// # // Worker threads serve HTTP while this thread waits for the answer.
+/// # let rt = tokio::runtime::Runtime::new()?;
+/// let serve = rt.block_on(server::start(dir.path(), "127.0.0.1:0".parse()?, Config::default()))?;
+/// let add = r#"{"kind":"add","name":"milk","qty":2}"#;
+/// let (status, body) = app::request(serve.http, "POST", "/api/edit", Some(add))?;
+/// assert_eq!((status, body.as_str()), (200, r#"{"items":[{"name":"milk","qty":2,"note":""}]}"#));
+/// let (status, body) = app::request(serve.http, "POST", "/api/edit", Some(r#"{"kind":"remove","name":"tea"}"#))?;
+/// assert_eq!((status, body.as_str()), (400, r#"{"error":"tea is not in the cart","refused":{"not_in_cart":"tea"}}"#));
+/// rt.block_on(serve.stop());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn request(addr: SocketAddr, method: &str, path: &str, json: Option<&str>) -> Result<(u16, String), String> {
     let mut stream =
         TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("cannot connect: {e}"))?;

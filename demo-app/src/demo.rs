@@ -34,6 +34,30 @@ impl Device {
 }
 
 /// The cart the story must end with on every replica.
+///
+/// ```
+/// use gossamer_cart::demo::expected;
+/// use gossamer_cart::model::{Cart, Edit, view};
+/// use gossamer_crdt::{CvRDT, ReplicaId};
+///
+/// let [phone_id, laptop_id, tablet_id] = [1, 2, 3].map(ReplicaId::from_u128);
+/// let mut phone = Cart::new();
+/// Edit::Add { name: "milk".into(), qty: 2 }.apply(&mut phone, phone_id, 1)?;
+/// Edit::Add { name: "eggs".into(), qty: 12 }.apply(&mut phone, phone_id, 1)?;
+/// let (mut laptop, mut tablet) = (phone.clone(), phone.clone());
+/// // The story, on carts alone: apart, each device edits…
+/// Edit::Inc { name: "milk".into(), n: 1 }.apply(&mut phone, phone_id, 2)?;
+/// Edit::Note { name: "eggs".into(), text: "free range".into() }.apply(&mut phone, phone_id, 2)?;
+/// Edit::Add { name: "bread".into(), qty: 1 }.apply(&mut tablet, tablet_id, 2)?;
+/// Edit::Remove { name: "milk".into() }.apply(&mut laptop, laptop_id, 3)?;
+/// Edit::Note { name: "eggs".into(), text: "organic".into() }.apply(&mut laptop, laptop_id, 3)?;
+/// // …then they meet: the +1 milk survives the remove, and the later note wins.
+/// phone.merge(&laptop);
+/// phone.merge(&tablet);
+/// assert_eq!(view(&phone), expected());
+/// assert_eq!(expected().to_string(), "   1 × bread\n  12 × eggs   (organic)\n   1 × milk\n");
+/// # Ok::<(), gossamer_cart::model::EditError>(())
+/// ```
 pub fn expected() -> CartView {
     let item = |name: &str, qty, note: &str| ItemView { name: name.into(), qty, note: note.into() };
     CartView { items: vec![item("bread", 1, ""), item("eggs", 12, "organic"), item("milk", 1, "")] }
@@ -133,6 +157,13 @@ async fn start_device(name: &'static str) -> Result<Device, AppError> {
 ///
 /// # Errors
 /// [`AppError`] when a replica cannot start or an edit fails.
+///
+/// ```
+/// # let rt = tokio::runtime::Runtime::new()?;
+/// // The story alone (what `cart demo --script-only` prints), without keeping the pages up.
+/// assert!(rt.block_on(gossamer_cart::demo::run(true))?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub async fn run(script_only: bool) -> Result<bool, AppError> {
     say("Gossamer cart demo: three devices, one cart, no server in the middle.\n");
     let devices = vec![

@@ -23,6 +23,24 @@ use gossamer_crdt::{
 use serde::{Deserialize, Serialize};
 
 /// The store of one item: its quantity and its note, sharing the cart's causal context.
+///
+/// ```
+/// use gossamer_cart::model::{Cart, Edit, ItemStore, quantity};
+/// use gossamer_crdt::ReplicaId;
+///
+/// let me = ReplicaId::from_u128(1);
+/// let mut cart = Cart::new();
+/// Edit::Add { name: "eggs".into(), qty: 12 }.apply(&mut cart, me, 1)?;
+/// Edit::Note { name: "eggs".into(), text: "organic".into() }.apply(&mut cart, me, 2)?;
+/// // The cart keeps one `ItemStore` under each name.
+/// let eggs: &ItemStore = cart.get(&"eggs".to_string()).unwrap();
+/// assert_eq!(eggs.qty.value(), 12);
+/// assert_eq!(eggs.note.get().map(String::as_str), Some("organic"));
+/// // The empty store: no quantity, no note.
+/// let empty = ItemStore::default();
+/// assert_eq!((quantity(&empty), empty.note.get()), (0, None));
+/// # Ok::<(), gossamer_cart::model::EditError>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ItemStore {
     /// Every change of the quantity is its own dot, so a remove erases exactly what it saw.
@@ -32,6 +50,20 @@ pub struct ItemStore {
 }
 
 /// An op on one item.
+///
+/// ```
+/// use gossamer_cart::model::{Item, ItemOp, quantity};
+/// use gossamer_crdt::{CmRDT, ReplicaId};
+///
+/// let me = ReplicaId::from_u128(1);
+/// let mut here = Item::new();
+/// let mut there = Item::new();
+/// // A change of the quantity made on one copy of the item, shipped to another.
+/// let op = ItemOp::Qty(here.project(|s| &mut s.qty, |q| q.add(me, 3)));
+/// assert!(matches!(op, ItemOp::Qty(_)));
+/// there.apply(op);
+/// assert_eq!((quantity(&here), quantity(&there)), (3, 3));
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ItemOp {
     /// Changes the quantity.
@@ -85,15 +117,79 @@ impl CausalStore for ItemStore {
 }
 
 /// One item as a CRDT of its own (what `Cart::update` hands its closure).
+///
+/// ```
+/// use gossamer_cart::model::{Item, quantity};
+/// use gossamer_crdt::{CvRDT, ReplicaId};
+///
+/// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+/// let mut x = Item::new();
+/// let mut y = Item::new();
+/// // Two replicas add to the same item concurrently; merged, both additions count.
+/// x.project(|s| &mut s.qty, |q| q.add(a, 2));
+/// y.project(|s| &mut s.qty, |q| q.add(b, 1));
+/// x.merge(&y);
+/// y.merge(&x);
+/// assert_eq!((quantity(&x), quantity(&y)), (3, 3));
+/// ```
 pub type Item = Causal<ItemStore>;
 
 /// The replicated cart.
+///
+/// ```
+/// use gossamer_cart::model::{Cart, Edit, view};
+/// use gossamer_crdt::{CvRDT, ReplicaId};
+///
+/// let (phone, laptop) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+/// let mut x = Cart::new();
+/// Edit::Add { name: "milk".into(), qty: 2 }.apply(&mut x, phone, 1)?;
+/// let mut y = x.clone();
+/// // Apart: the phone takes the milk out, the laptop adds one more.
+/// Edit::Remove { name: "milk".into() }.apply(&mut x, phone, 2)?;
+/// Edit::Inc { name: "milk".into(), n: 1 }.apply(&mut y, laptop, 2)?;
+/// x.merge(&y);
+/// y.merge(&x);
+/// assert_eq!(view(&x), view(&y));
+/// // The remove erased the 2 it saw; the concurrent +1 survives.
+/// assert_eq!(view(&x).items[0].qty, 1);
+/// # Ok::<(), gossamer_cart::model::EditError>(())
+/// ```
 pub type Cart = OrMap<String, Item>;
 
 /// An op on the cart: what travels between replicas.
+///
+/// ```
+/// use gossamer_cart::model::{Cart, CartOp, Edit, view};
+/// use gossamer_crdt::{CmRDT, ReplicaId};
+///
+/// let me = ReplicaId::from_u128(1);
+/// let mut phone = Cart::new();
+/// let mut laptop = Cart::new();
+/// let op: CartOp = Edit::Add { name: "milk".into(), qty: 2 }.apply(&mut phone, me, 1)?;
+/// // An op is plain data: encode it, send it, apply it on another replica.
+/// let sent = serde_json::to_vec(&op).unwrap();
+/// let received: CartOp = serde_json::from_slice(&sent).unwrap();
+/// assert_eq!(received, op);
+/// laptop.apply(received);
+/// assert_eq!(view(&laptop), view(&phone));
+/// # Ok::<(), gossamer_cart::model::EditError>(())
+/// ```
 pub type CartOp = OrMapOp<String, ItemOp>;
 
 /// An item as people see it.
+///
+/// ```
+/// use gossamer_cart::model::{Cart, Edit, ItemView, view};
+/// use gossamer_crdt::ReplicaId;
+///
+/// let mut cart = Cart::new();
+/// Edit::Add { name: " milk ".into(), qty: 2 }.apply(&mut cart, ReplicaId::from_u128(1), 1)?;
+/// let shown = view(&cart);
+/// assert_eq!(shown.items, [ItemView { name: "milk".into(), qty: 2, note: String::new() }]);
+/// // The JSON the page and `cart list --json` show.
+/// assert_eq!(serde_json::to_string(&shown.items[0]).unwrap(), r#"{"name":"milk","qty":2,"note":""}"#);
+/// # Ok::<(), gossamer_cart::model::EditError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemView {
     /// The item's name.
@@ -105,6 +201,21 @@ pub struct ItemView {
 }
 
 /// The cart as people see it: items with a positive quantity, sorted by name.
+///
+/// ```
+/// use gossamer_cart::model::{Cart, Edit, view};
+/// use gossamer_crdt::ReplicaId;
+///
+/// let me = ReplicaId::from_u128(1);
+/// let mut cart = Cart::new();
+/// assert_eq!(view(&cart).to_string(), "(the cart is empty)\n");
+/// Edit::Add { name: "milk".into(), qty: 2 }.apply(&mut cart, me, 1)?;
+/// Edit::Add { name: "eggs".into(), qty: 12 }.apply(&mut cart, me, 2)?;
+/// Edit::Note { name: "eggs".into(), text: "organic".into() }.apply(&mut cart, me, 3)?;
+/// // `cart list` prints it like this: sorted by name, notes in parentheses.
+/// assert_eq!(view(&cart).to_string(), "  12 × eggs  (organic)\n   2 × milk\n");
+/// # Ok::<(), gossamer_cart::model::EditError>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CartView {
     /// The items.
@@ -129,7 +240,30 @@ impl fmt::Display for CartView {
 }
 
 /// Why an edit was refused. Nothing changes when one is.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// ```
+/// use gossamer_cart::model::{Cart, Edit, EditError};
+/// use gossamer_crdt::ReplicaId;
+///
+/// let me = ReplicaId::from_u128(1);
+/// let mut cart = Cart::new();
+/// Edit::Add { name: "milk".into(), qty: 1 }.apply(&mut cart, me, 1)?;
+/// let before = cart.clone();
+/// let mut refusal = |edit: Edit| edit.apply(&mut cart, me, 2).unwrap_err();
+/// assert_eq!(refusal(Edit::Add { name: "   ".into(), qty: 1 }), EditError::BadName);
+/// assert_eq!(refusal(Edit::Add { name: "milk".into(), qty: 0 }), EditError::BadQuantity);
+/// assert_eq!(refusal(Edit::Note { name: "milk".into(), text: "x".repeat(1001) }), EditError::NoteTooLong);
+/// let absent = refusal(Edit::Dec { name: "bread".into(), n: 1 });
+/// assert_eq!(absent, EditError::NotInCart("bread".into()));
+/// assert_eq!(absent.to_string(), "bread is not in the cart");
+/// assert_eq!(cart, before); // nothing changed
+/// # Ok::<(), EditError>(())
+/// ```
+///
+/// Serialized (in the server's refusals, so that `cart` commands that go through a running
+/// `cart serve` report the same variant) as `"bad_name"`, `{"not_in_cart": "bread"}`, ….
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EditError {
     /// Item names must be 1 to 200 characters, not only spaces.
     #[error("an item name must be 1 to 200 characters")]
@@ -146,14 +280,66 @@ pub enum EditError {
 }
 
 /// The most of anything one edit may add.
+///
+/// ```
+/// use gossamer_cart::model::{Cart, Edit, EditError, MAX_QTY, view};
+/// use gossamer_crdt::ReplicaId;
+///
+/// let me = ReplicaId::from_u128(1);
+/// let mut cart = Cart::new();
+/// let too_many = Edit::Add { name: "rice".into(), qty: MAX_QTY + 1 };
+/// assert_eq!(too_many.apply(&mut cart, me, 1).unwrap_err(), EditError::BadQuantity);
+/// // The limit is per edit, not per item.
+/// for t in 1..=2 {
+///     Edit::Add { name: "rice".into(), qty: MAX_QTY }.apply(&mut cart, me, t)?;
+/// }
+/// assert_eq!(view(&cart).items[0].qty, 2 * MAX_QTY as i64);
+/// # Ok::<(), EditError>(())
+/// ```
 pub const MAX_QTY: u64 = 1_000_000;
 
 /// The visible quantity of `item` (may be ≤ 0, which shows as absent).
+///
+/// ```
+/// use gossamer_cart::model::{Cart, Edit, quantity, view};
+/// use gossamer_crdt::{CvRDT, ReplicaId};
+///
+/// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+/// let mut x = Cart::new();
+/// Edit::Add { name: "tea".into(), qty: 2 }.apply(&mut x, a, 1)?;
+/// let mut y = x.clone();
+/// let tea = |cart: &Cart| cart.get(&"tea".to_string()).map(quantity);
+/// // Each replica takes one of the two, concurrently.
+/// Edit::Dec { name: "tea".into(), n: 1 }.apply(&mut x, a, 2)?;
+/// Edit::Dec { name: "tea".into(), n: 1 }.apply(&mut y, b, 2)?;
+/// assert_eq!(tea(&x), Some(1));
+/// x.merge(&y);
+/// // Both decrements count: the item is still in the map, at zero, and shows as absent.
+/// assert_eq!(tea(&x), Some(0));
+/// assert!(view(&x).items.is_empty());
+/// # Ok::<(), gossamer_cart::model::EditError>(())
+/// ```
 pub fn quantity(item: &ItemStore) -> i64 {
     item.qty.value()
 }
 
 /// What people see.
+///
+/// ```
+/// use gossamer_cart::model::{Cart, Edit, view};
+/// use gossamer_crdt::ReplicaId;
+///
+/// let me = ReplicaId::from_u128(1);
+/// let mut cart = Cart::new();
+/// for (name, qty) in [("pears", 2), ("apples", 6), ("milk", 1)] {
+///     Edit::Add { name: name.into(), qty }.apply(&mut cart, me, 1)?;
+/// }
+/// Edit::Dec { name: "milk".into(), n: 1 }.apply(&mut cart, me, 2)?; // the last milk
+/// let shown = view(&cart);
+/// let items: Vec<(&str, i64)> = shown.items.iter().map(|i| (i.name.as_str(), i.qty)).collect();
+/// assert_eq!(items, [("apples", 6), ("pears", 2)]);
+/// # Ok::<(), gossamer_cart::model::EditError>(())
+/// ```
 pub fn view(cart: &Cart) -> CartView {
     let mut items: Vec<ItemView> = cart
         .iter()
@@ -172,6 +358,17 @@ pub fn view(cart: &Cart) -> CartView {
 ///
 /// # Errors
 /// [`EditError::BadName`].
+///
+/// ```
+/// use gossamer_cart::model::{EditError, item_name};
+///
+/// assert_eq!(item_name("  oat milk\n"), Ok("oat milk".to_string()));
+/// assert_eq!(item_name(""), Err(EditError::BadName));
+/// assert_eq!(item_name("   "), Err(EditError::BadName));
+/// // The limit counts characters, not bytes.
+/// assert_eq!(item_name(&"é".repeat(200)).map(|n| n.chars().count()), Ok(200));
+/// assert_eq!(item_name(&"x".repeat(201)), Err(EditError::BadName));
+/// ```
 pub fn item_name(name: &str) -> Result<String, EditError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -190,6 +387,22 @@ fn checked_qty(n: u64) -> Result<i64, EditError> {
 /// An edit someone makes; [`Edit::apply`] turns it into an op on a cart. The checks that
 /// depend on the current state (is the item there?) happen inside `apply`, against the
 /// state the op is made on.
+///
+/// ```
+/// use gossamer_cart::model::{Cart, Edit, view};
+/// use gossamer_crdt::ReplicaId;
+///
+/// // As JSON (what `POST /api/edit` takes), the variant is `kind`, in snake case.
+/// let add: Edit = serde_json::from_str(r#"{"kind":"add","name":"milk","qty":2}"#).unwrap();
+/// assert_eq!(add, Edit::Add { name: "milk".into(), qty: 2 });
+/// let dec: Edit = serde_json::from_str(r#"{"kind":"dec","name":"milk","n":1}"#).unwrap();
+/// let me = ReplicaId::from_u128(1);
+/// let mut cart = Cart::new();
+/// add.apply(&mut cart, me, 1)?;
+/// dec.apply(&mut cart, me, 2)?;
+/// assert_eq!(view(&cart).items[0].qty, 1);
+/// # Ok::<(), gossamer_cart::model::EditError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Edit {
@@ -233,6 +446,17 @@ impl Edit {
     ///
     /// # Errors
     /// [`EditError`] naming what is wrong.
+    ///
+    /// ```
+    /// use gossamer_cart::model::{Edit, EditError};
+    ///
+    /// assert_eq!(Edit::Add { name: "milk".into(), qty: 0 }.validate(), Err(EditError::BadQuantity));
+    /// assert_eq!(Edit::Remove { name: " ".into() }.validate(), Err(EditError::BadName));
+    /// let essay = Edit::Note { name: "milk".into(), text: "x".repeat(1001) };
+    /// assert_eq!(essay.validate(), Err(EditError::NoteTooLong));
+    /// // Whether the item is in the cart is for `apply` to check, against the cart.
+    /// assert_eq!(Edit::Dec { name: "bread".into(), n: 1 }.validate(), Ok(()));
+    /// ```
     pub fn validate(&self) -> Result<(), EditError> {
         match self {
             Edit::Add { name, qty } | Edit::Inc { name, n: qty } | Edit::Dec { name, n: qty } => {
@@ -257,6 +481,24 @@ impl Edit {
     ///
     /// # Errors
     /// [`EditError`] naming what is wrong.
+    ///
+    /// ```
+    /// use gossamer_cart::model::{Cart, Edit, EditError, view};
+    /// use gossamer_crdt::{CmRDT, ReplicaId};
+    ///
+    /// let (phone, laptop) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut x = Cart::new();
+    /// let mut y = Cart::new();
+    /// let op = Edit::Add { name: "eggs".into(), qty: 12 }.apply(&mut x, phone, 1_000)?;
+    /// y.apply(op); // the op ships to the other replica
+    /// assert_eq!(view(&y), view(&x));
+    /// // Checked against the cart it is made on: no milk here, so no note on it.
+    /// let before = y.clone();
+    /// let note = Edit::Note { name: "milk".into(), text: "oat".into() };
+    /// assert_eq!(note.apply(&mut y, laptop, 2_000), Err(EditError::NotInCart("milk".into())));
+    /// assert_eq!(y, before);
+    /// # Ok::<(), EditError>(())
+    /// ```
     pub fn apply(&self, cart: &mut Cart, replica: ReplicaId, now_ms: u64) -> Result<CartOp, EditError> {
         self.validate()?;
         let shown = |cart: &Cart, name: &String| cart.get(name).map_or(0, quantity);

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `GET /` | the page (static, embedded; no build step) |
 //! | `GET /api/cart` | the cart: `{"items":[{"name","qty","note"}]}` |
-//! | `POST /api/edit` | an [`Edit`] as JSON; answers the cart, or 400 `{"error"}` |
+//! | `POST /api/edit` | an [`Edit`] as JSON; answers the cart, or 400 `{"error", "refused"}` (the [`EditError`]) |
 //! | `GET /api/status` | node, ticket, version vector, pending ops, peers and their status |
 //! | `POST /api/offline` | `{"offline": bool}`: pause or resume gossip |
 //! | `POST /api/trust` | `{"ticket": "gossamer://…"}` |
@@ -30,12 +30,32 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::app::{self, AppError, CONTROL_FILE, Control};
-use crate::model::{Cart, CartView, Edit, view};
+use crate::model::{Cart, CartView, Edit, EditError, view};
 
 const INDEX: &str = include_str!("web/index.html");
 const SCRIPT: &str = include_str!("web/app.js");
 
 /// A running `cart serve`.
+///
+/// ```
+/// use gossamer_cart::model::Edit;
+/// use gossamer_cart::{app, server};
+/// use gossamer_sync::protocol::Config;
+///
+/// let dir = tempfile::tempdir()?;
+/// app::init(dir.path(), Some("127.0.0.1:0".parse()?))?;
+/// # // Worker threads serve HTTP while this thread waits for the answer.
+/// # let rt = tokio::runtime::Runtime::new()?;
+/// let serve = rt.block_on(server::start(dir.path(), "127.0.0.1:0".parse()?, Config::default()))?;
+/// // An edit made on the node shows on the page's API.
+/// let me = serve.node.replica_id();
+/// let add = Edit::Add { name: "milk".into(), qty: 2 };
+/// rt.block_on(serve.node.try_update(move |cart| add.apply(cart, me, app::now_ms())))??;
+/// let (status, body) = app::request(serve.http, "GET", "/api/cart", None)?;
+/// assert_eq!((status, body.as_str()), (200, r#"{"items":[{"name":"milk","qty":2,"note":""}]}"#));
+/// rt.block_on(serve.stop());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Server {
     /// The node.
     pub node: NodeHandle<Cart>,
@@ -47,6 +67,33 @@ pub struct Server {
 }
 
 /// A peer on the status page.
+///
+/// ```
+/// use gossamer_cart::{app, server};
+/// use gossamer_sync::protocol::Config;
+///
+/// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+/// let mut servers = Vec::new();
+/// for dir in [&dir_a, &dir_b] {
+///     app::init(dir.path(), Some("127.0.0.1:0".parse()?))?;
+///     servers.push(rt.block_on(server::start(dir.path(), "127.0.0.1:0".parse()?, Config::default()))?);
+/// }
+/// let (a, b) = (&servers[0], &servers[1]);
+/// rt.block_on(a.node.trust(b.node.ticket()))?;
+/// rt.block_on(b.node.trust(a.node.ticket()))?;
+/// let peers = rt.block_on(server::status_view(&a.node))?.peers;
+/// assert_eq!(peers.len(), 1);
+/// let peer = &peers[0];
+/// assert_eq!(peer.node, b.node.node_id().to_string());
+/// assert!(peer.trusted && peer.node.starts_with(&peer.short) && peer.short.chars().count() == 8);
+/// assert_eq!(peer.addr, Some(b.node.addr().to_string()));
+/// assert!(["alive", "suspect", "down"].contains(&peer.status.as_str()));
+/// for s in servers {
+///     rt.block_on(s.stop());
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PeerView {
     /// Full node id.
@@ -66,6 +113,34 @@ pub struct PeerView {
 }
 
 /// The node's status on the page.
+///
+/// ```
+/// use gossamer_cart::app;
+/// use gossamer_cart::model::Edit;
+/// use gossamer_cart::server::{self, StatusView};
+/// use gossamer_sync::protocol::Config;
+///
+/// let dir = tempfile::tempdir()?;
+/// app::init(dir.path(), Some("127.0.0.1:0".parse()?))?;
+/// # // Worker threads serve HTTP while this thread waits for the answer.
+/// # let rt = tokio::runtime::Runtime::new()?;
+/// let serve = rt.block_on(server::start(dir.path(), "127.0.0.1:0".parse()?, Config::default()))?;
+/// let me = serve.node.replica_id();
+/// let add = Edit::Add { name: "milk".into(), qty: 2 };
+/// rt.block_on(serve.node.try_update(move |cart| add.apply(cart, me, app::now_ms())))??;
+/// let status = rt.block_on(server::status_view(&serve.node))?;
+/// assert_eq!(status.node, serve.node.node_id().to_string());
+/// assert!(status.node.starts_with(&status.short));
+/// assert_eq!(status.ticket, serve.node.ticket().to_string());
+/// assert!(!status.offline && status.peers.is_empty());
+/// assert_eq!((status.version.len(), status.version[0].1, status.pending_ops), (1, 1, 0)); // one op, ours
+/// // `GET /api/status` answers the same, as JSON.
+/// let (_, body) = app::request(serve.http, "GET", "/api/status", None)?;
+/// let served: StatusView = serde_json::from_str(&body)?;
+/// assert_eq!((served.node, served.version), (status.node, status.version));
+/// rt.block_on(serve.stop());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StatusView {
     /// Full node id.
@@ -97,6 +172,22 @@ struct AppState {
 /// # Errors
 /// [`AppError`] when the directory is not initialized or in use, or an address cannot be
 /// bound.
+///
+/// ```
+/// use gossamer_cart::{app, server};
+/// use gossamer_sync::protocol::Config;
+///
+/// let dir = tempfile::tempdir()?;
+/// app::init(dir.path(), Some("127.0.0.1:0".parse()?))?;
+/// # let rt = tokio::runtime::Runtime::new()?;
+/// let serve = rt.block_on(server::start(dir.path(), "127.0.0.1:0".parse()?, Config::default()))?;
+/// // CLI commands on the directory now go through this server.
+/// assert!(dir.path().join(app::CONTROL_FILE).exists());
+/// // A second server on the same directory is refused: the running node holds it.
+/// assert!(rt.block_on(server::start(dir.path(), "127.0.0.1:0".parse()?, Config::default())).is_err());
+/// rt.block_on(serve.stop());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub async fn start(dir: &Path, http: SocketAddr, protocol: Config) -> Result<Server, AppError> {
     let listen = app::listen_addr(dir)?;
     let node = Node::builder(dir).listen(listen).protocol(protocol).spawn::<Cart>().await?;
@@ -141,11 +232,44 @@ pub async fn start(dir: &Path, http: SocketAddr, protocol: Config) -> Result<Ser
 
 impl Server {
     /// The page's URL.
+    ///
+    /// ```
+    /// use gossamer_cart::{app, server};
+    /// use gossamer_sync::protocol::Config;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// app::init(dir.path(), Some("127.0.0.1:0".parse()?))?;
+    /// # // Worker threads serve HTTP while this thread waits for the answer.
+    /// # let rt = tokio::runtime::Runtime::new()?;
+    /// let serve = rt.block_on(server::start(dir.path(), "127.0.0.1:0".parse()?, Config::default()))?;
+    /// assert_eq!(serve.url(), format!("http://{}/", serve.http));
+    /// let (status, page) = app::request(serve.http, "GET", "/", None)?;
+    /// assert!(status == 200 && page.contains("<title>Gossamer cart</title>"));
+    /// rt.block_on(serve.stop());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn url(&self) -> String {
         format!("http://{}/", self.http)
     }
 
     /// Stops the page and the node, and removes `serve.json`.
+    ///
+    /// ```
+    /// use gossamer_cart::model::Edit;
+    /// use gossamer_cart::{app, server};
+    /// use gossamer_sync::protocol::Config;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// app::init(dir.path(), Some("127.0.0.1:0".parse()?))?;
+    /// # let rt = tokio::runtime::Runtime::new()?;
+    /// let serve = rt.block_on(server::start(dir.path(), "127.0.0.1:0".parse()?, Config::default()))?;
+    /// app::edit(dir.path(), &Edit::Add { name: "tea".into(), qty: 1 })?; // through the server
+    /// rt.block_on(serve.stop());
+    /// assert!(!dir.path().join(app::CONTROL_FILE).exists());
+    /// // The directory is free again, and the edit was committed: offline commands see it.
+    /// assert_eq!(app::list(dir.path())?.items[0].name, "tea");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         // Open event streams end with the node; do not wait for them forever.
@@ -166,20 +290,45 @@ async fn cart(State(s): State<AppState>) -> Response {
     }
 }
 
+/// A refused edit: 400 with the message and the [`EditError`] itself, so that the CLI
+/// reports the same variant as it does offline.
+fn refuse_edit(e: EditError) -> Response {
+    (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": e.to_string(), "refused": e }))).into_response()
+}
+
 async fn edit(State(s): State<AppState>, Json(edit): Json<Edit>) -> Response {
     if let Err(e) = edit.validate() {
-        return refuse(StatusCode::BAD_REQUEST, e);
+        return refuse_edit(e);
     }
     let me = s.node.replica_id();
     let now = app::now_ms();
     match s.node.try_update(move |cart| edit.apply(cart, me, now)).await {
         Ok(Ok(_)) => cart(State(s)).await,
-        Ok(Err(e)) => refuse(StatusCode::BAD_REQUEST, e),
+        Ok(Err(e)) => refuse_edit(e),
         Err(e) => refuse(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
 
 /// The status as the page shows it.
+///
+/// # Errors
+/// [`AppError::Node`] when the node has stopped.
+///
+/// ```
+/// use gossamer_cart::{app, server};
+/// use gossamer_sync::protocol::Config;
+///
+/// let dir = tempfile::tempdir()?;
+/// app::init(dir.path(), Some("127.0.0.1:0".parse()?))?;
+/// # let rt = tokio::runtime::Runtime::new()?;
+/// let serve = rt.block_on(server::start(dir.path(), "127.0.0.1:0".parse()?, Config::default()))?;
+/// let st = rt.block_on(server::status_view(&serve.node))?;
+/// assert_eq!(st.node, serve.node.node_id().to_string());
+/// assert!(st.node.starts_with(&st.short) && st.ticket.starts_with("gossamer://"));
+/// assert!(!st.offline && st.peers.is_empty() && st.pending_ops == 0);
+/// rt.block_on(serve.stop());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub async fn status_view(node: &NodeHandle<Cart>) -> Result<StatusView, AppError> {
     let st = node.status().await?;
     let peers = node.peers().await?;
