@@ -74,6 +74,12 @@ const MAX_PENDING_FRAMES: usize = 1024;
 const MAX_BATCH: usize = 4096;
 /// Meta key of the SWIM generation, so a restarted node rejoins above its last life.
 const GENERATION_KEY: &str = "swim.generation";
+/// How long shutdown lets the QUIC endpoint drain after closing every connection. The close
+/// frames leave at once; draining waits three probe timeouts per connection, and for a peer
+/// that has just gone, or a handshake still in flight, that ran into the old 2 s cap, so a
+/// restarted node shut down at once took 2 s and its peer another 2 s. Peers that miss a close
+/// frame learn of it from their idle timeout and from SWIM.
+const CLOSE_GRACE: Duration = Duration::from_millis(300);
 
 pub(crate) struct Driver<T: Crdt> {
     replica: Replica<T>,
@@ -289,7 +295,7 @@ where
             c.conn.close(CloseCode::Done, "shutting down");
         }
         self.endpoint.close();
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+        let _ = tokio::time::timeout(CLOSE_GRACE, self.endpoint.wait_idle()).await;
         tracing::info!(node = %self.node, "node stopped");
     }
 
