@@ -186,11 +186,85 @@ impl PeerConnection {
     /// Opens a bidirectional stream. The peer learns of it when the first bytes arrive. Waits
     /// while the peer allows no more: an endpoint takes none unless it was built with
     /// [`max_incoming_bidi_streams`](crate::net::EndpointBuilder::max_incoming_bidi_streams).
+    ///
+    /// A request and its reply on one stream; the server allows one bidi stream at a time:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gossamer_sync::net::{read_frame, write_frame, Endpoint, Identity, TrustList, DEFAULT_MAX_FRAME_LEN};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let loopback = "127.0.0.1:0".parse()?;
+    /// let server =
+    ///     Endpoint::builder(Identity::generate()?, TrustList::new()).max_incoming_bidi_streams(1).bind(loopback)?;
+    /// let client = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # server.trust().add(client.node_id());
+    /// # client.trust().add(server.node_id());
+    /// # let accepting = server.clone();
+    /// # let accepted = tokio::spawn(async move { accepting.accept().await.expect("open").handshake().await });
+    /// # let to_server = client.connect(server.local_addr()?, server.node_id()).await?;
+    /// # let to_client = tokio::time::timeout(Duration::from_secs(5), accepted).await???;
+    /// let limit = Duration::from_secs(5);
+    /// let (mut send, mut recv) = tokio::time::timeout(limit, to_server.open_bi()).await??;
+    /// write_frame(&mut send, b"digest?").await?;
+    /// send.finish()?;
+    ///
+    /// // The server answers on the same stream.
+    /// let (mut reply, mut request) = tokio::time::timeout(limit, to_client.accept_bi()).await??;
+    /// let asked = tokio::time::timeout(limit, read_frame(&mut request, DEFAULT_MAX_FRAME_LEN)).await??;
+    /// assert_eq!(asked, Some(b"digest?".to_vec()));
+    /// write_frame(&mut reply, b"digest").await?;
+    /// reply.finish()?;
+    ///
+    /// let answer = tokio::time::timeout(limit, read_frame(&mut recv, DEFAULT_MAX_FRAME_LEN)).await??;
+    /// assert_eq!(answer, Some(b"digest".to_vec()));
+    /// # client.close();
+    /// # server.close();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn open_bi(&self) -> Result<(SendStream, RecvStream), NetError> {
         self.connection.open_bi().await.map_err(NetError::from_connection)
     }
 
     /// Waits for the peer to open a bidirectional stream.
+    ///
+    /// The stream arrives with the peer's first frame; once the peer has closed the connection, waiting
+    /// for another fails with the peer's close:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gossamer_sync::net::{read_frame, write_frame, CloseCode, Endpoint, Identity, NetError, TrustList};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let loopback = "127.0.0.1:0".parse()?;
+    /// let server =
+    ///     Endpoint::builder(Identity::generate()?, TrustList::new()).max_incoming_bidi_streams(1).bind(loopback)?;
+    /// let client = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # server.trust().add(client.node_id());
+    /// # client.trust().add(server.node_id());
+    /// # let accepting = server.clone();
+    /// # let accepted = tokio::spawn(async move { accepting.accept().await.expect("open").handshake().await });
+    /// # let to_server = client.connect(server.local_addr()?, server.node_id()).await?;
+    /// # let to_client = tokio::time::timeout(Duration::from_secs(5), accepted).await???;
+    /// let limit = Duration::from_secs(5);
+    /// let (mut send, _recv) = tokio::time::timeout(limit, to_server.open_bi()).await??;
+    /// write_frame(&mut send, b"ping").await?;
+    /// send.finish()?;
+    ///
+    /// let (_send, mut recv) = tokio::time::timeout(limit, to_client.accept_bi()).await??;
+    /// assert_eq!(tokio::time::timeout(limit, read_frame(&mut recv, 1024)).await??, Some(b"ping".to_vec()));
+    ///
+    /// to_server.close(CloseCode::Done, "bye");
+    /// let why = tokio::time::timeout(limit, to_client.accept_bi()).await?.unwrap_err();
+    /// assert!(matches!(&why, NetError::Connection(quinn::ConnectionError::ApplicationClosed(_))), "{why}");
+    /// # client.close();
+    /// # server.close();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn accept_bi(&self) -> Result<(SendStream, RecvStream), NetError> {
         self.connection.accept_bi().await.map_err(NetError::from_connection)
     }
@@ -309,6 +383,45 @@ impl PeerConnection {
     }
 
     /// Waits until the connection is closed, by either side or by a timeout, and says why.
+    ///
+    /// A task watching a connection learns the peer's close code and reason:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gossamer_sync::net::{CloseCode, NetError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use gossamer_sync::net::{Endpoint, Identity, TrustList};
+    /// # let loopback = "127.0.0.1:0".parse()?;
+    /// # let server = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # let client = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # server.trust().add(client.node_id());
+    /// # client.trust().add(server.node_id());
+    /// # let accepting = server.clone();
+    /// # let accepted = tokio::spawn(async move { accepting.accept().await.expect("open").handshake().await });
+    /// # let to_server = client.connect(server.local_addr()?, server.node_id()).await?;
+    /// # let to_client = tokio::time::timeout(std::time::Duration::from_secs(5), accepted).await???;
+    /// let limit = Duration::from_secs(5);
+    /// let watched = to_server.clone();
+    /// let watcher = tokio::spawn(async move { watched.closed().await });
+    /// to_client.close(CloseCode::ProtocolViolation, "undecodable message");
+    ///
+    /// let why = tokio::time::timeout(limit, watcher).await??;
+    /// assert!(
+    ///     matches!(&why, NetError::Connection(quinn::ConnectionError::ApplicationClosed(close))
+    ///         if close.error_code == quinn::VarInt::from_u32(CloseCode::ProtocolViolation.code())
+    ///             && &close.reason[..] == b"undecodable message"),
+    ///     "{why}"
+    /// );
+    /// // Once closed, every clone answers at once, with the same reason.
+    /// let again = tokio::time::timeout(limit, to_server.closed()).await?;
+    /// assert_eq!(again.to_string(), why.to_string());
+    /// # client.close();
+    /// # server.close();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn closed(&self) -> NetError {
         NetError::from_connection(self.connection.closed().await)
     }

@@ -850,6 +850,49 @@ impl Endpoint {
     /// ([`NetError::UntrustedPeer`]). Fails with [`NetError::UnexpectedPeer`] if another node
     /// answers, and with [`NetError::RefusedByPeer`] if the peer does not trust this node.
     /// Bounded by the handshake timeout.
+    ///
+    /// Dialling a node that is not trusted fails at once; dialling a trusted id at an address where
+    /// another node answers is refused during the handshake:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gossamer_sync::net::{Endpoint, Identity, NetError, TrustList};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let loopback = "127.0.0.1:0".parse()?;
+    /// let server = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// let client = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// server.trust().add(client.node_id());
+    /// let (addr, limit) = (server.local_addr()?, Duration::from_secs(5));
+    ///
+    /// let err = client.connect(addr, server.node_id()).await.unwrap_err();
+    /// assert!(matches!(err, NetError::UntrustedPeer { node } if node == server.node_id()), "{err}");
+    ///
+    /// // Another node's id, trusted, but it is not the one at `addr`.
+    /// let other = Identity::generate()?.node_id();
+    /// client.trust().add(other);
+    /// # let accepting = server.clone();
+    /// # let accepted = tokio::spawn(async move { accepting.accept().await.expect("open").handshake().await });
+    /// let err = client.connect(addr, other).await.unwrap_err();
+    /// assert!(
+    ///     matches!(err, NetError::UnexpectedPeer { expected, actual }
+    ///         if expected == other && actual == server.node_id()),
+    ///     "{err}"
+    /// );
+    /// # assert!(tokio::time::timeout(limit, accepted).await??.is_err());
+    ///
+    /// client.trust().add(server.node_id());
+    /// # let accepting = server.clone();
+    /// # let accepted = tokio::spawn(async move { accepting.accept().await.expect("open").handshake().await });
+    /// let connection = client.connect(addr, server.node_id()).await?;
+    /// assert_eq!(connection.peer(), server.node_id());
+    /// # tokio::time::timeout(limit, accepted).await???;
+    /// # client.close();
+    /// # server.close();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn connect(&self, addr: SocketAddr, expected: NodeId) -> Result<PeerConnection, NetError> {
         if !self.shared.trust.contains(&expected) {
             return Err(NetError::UntrustedPeer { node: expected });
@@ -884,6 +927,37 @@ impl Endpoint {
 
     /// Dials the node named by `ticket`. The ticket's node must already be trusted: adding it
     /// to the trust list is the user's decision, not a side effect of dialling.
+    ///
+    /// A pasted ticket is not enough: the user must trust its node first.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gossamer_sync::net::{Endpoint, Identity, NetError, Ticket, TrustList};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let loopback = "127.0.0.1:0".parse()?;
+    /// let server = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// let client = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # server.trust().add(client.node_id());
+    /// let ticket: Ticket = server.ticket()?.to_string().parse()?;
+    ///
+    /// let err = client.connect_ticket(&ticket).await.unwrap_err();
+    /// assert!(matches!(err, NetError::UntrustedPeer { node } if node == ticket.node), "{err}");
+    /// assert!(client.trust().is_empty(), "dialling did not trust the node");
+    ///
+    /// client.trust().add(ticket.node);
+    /// # let accepting = server.clone();
+    /// # let accepted = tokio::spawn(async move { accepting.accept().await.expect("open").handshake().await });
+    /// let connection = client.connect_ticket(&ticket).await?;
+    /// assert_eq!(connection.peer(), ticket.node);
+    /// assert_eq!(connection.remote_addr(), ticket.addr);
+    /// # tokio::time::timeout(Duration::from_secs(5), accepted).await???;
+    /// # client.close();
+    /// # server.close();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn connect_ticket(&self, ticket: &Ticket) -> Result<PeerConnection, NetError> {
         self.connect(ticket.addr, ticket.node).await
     }
@@ -892,6 +966,41 @@ impl Endpoint {
     ///
     /// Run [`Accepting::handshake`] on each, typically in its own task, so a slow peer does not
     /// delay the others.
+    ///
+    /// A node's accept loop, which ends when the endpoint is closed:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gossamer_sync::net::{Endpoint, Identity, NetError, TrustList};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let loopback = "127.0.0.1:0".parse()?;
+    /// let server = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// let client = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # server.trust().add(client.node_id());
+    /// # client.trust().add(server.node_id());
+    /// let accepting = server.clone();
+    /// let accept_loop = tokio::spawn(async move {
+    ///     // Kept, not dropped: dropping the last handle to a connection closes it.
+    ///     let mut connections = Vec::new();
+    ///     while let Some(incoming) = accepting.accept().await {
+    ///         connections.push(incoming.handshake().await?);
+    ///     }
+    ///     Ok::<_, NetError>(connections)
+    /// });
+    /// let _connection = client.connect(server.local_addr()?, server.node_id()).await?;
+    ///
+    /// server.close();
+    /// let connections = tokio::time::timeout(Duration::from_secs(5), accept_loop).await???;
+    /// assert_eq!(connections.len(), 1);
+    /// assert_eq!(connections[0].peer(), client.node_id());
+    /// assert!(tokio::time::timeout(Duration::from_secs(5), server.accept()).await?.is_none());
+    /// # client.close();
+    /// # server.close();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn accept(&self) -> Option<Accepting> {
         let incoming = self.inner.accept().await?;
         Some(Accepting { incoming, shared: Arc::clone(&self.shared) })
@@ -939,6 +1048,42 @@ impl Endpoint {
     }
 
     /// Waits until every connection is closed and the close has been sent.
+    ///
+    /// A node shutting down: once `wait_idle` returns, its connections are closed and the peers have
+    /// been told why:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gossamer_sync::net::NetError;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use gossamer_sync::net::{Endpoint, Identity, TrustList};
+    /// # let loopback = "127.0.0.1:0".parse()?;
+    /// # let server = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # let client = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// # server.trust().add(client.node_id());
+    /// # client.trust().add(server.node_id());
+    /// # let accepting = server.clone();
+    /// # let accepted = tokio::spawn(async move { accepting.accept().await.expect("open").handshake().await });
+    /// # let to_server = client.connect(server.local_addr()?, server.node_id()).await?;
+    /// # let to_client = tokio::time::timeout(std::time::Duration::from_secs(5), accepted).await???;
+    /// let limit = Duration::from_secs(5);
+    /// server.close();
+    /// tokio::time::timeout(limit, server.wait_idle()).await?;
+    /// assert!(matches!(to_client.connection().close_reason(), Some(quinn::ConnectionError::LocallyClosed)));
+    ///
+    /// let why = tokio::time::timeout(limit, to_server.closed()).await?;
+    /// assert!(
+    ///     matches!(&why, NetError::Connection(quinn::ConnectionError::ApplicationClosed(close))
+    ///         if &close.reason[..] == b"endpoint closed"),
+    ///     "{why}"
+    /// );
+    /// # client.close();
+    /// # server.close();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn wait_idle(&self) {
         self.inner.wait_idle().await;
     }
@@ -1029,6 +1174,44 @@ impl Accepting {
     /// trust list ([`NetError::UntrustedPeer`] otherwise, and the client is told
     /// `access_denied`). On success the client is sent its confirmation and the connection is
     /// returned. Bounded by the handshake timeout.
+    ///
+    /// The accepted connection names the client by its verified id. The trust list is read at each
+    /// handshake, so a node removed from it cannot connect again:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gossamer_sync::net::{Endpoint, Identity, NetError, TrustList};
+    /// use rustls::AlertDescription;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let loopback = "127.0.0.1:0".parse()?;
+    /// let server = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// let client = Endpoint::bind(Identity::generate()?, TrustList::new(), loopback)?;
+    /// server.trust().add(client.node_id());
+    /// client.trust().add(server.node_id());
+    /// let limit = Duration::from_secs(5);
+    /// let accept_one = |server: &Endpoint| {
+    ///     let accepting = server.clone();
+    ///     tokio::spawn(async move { accepting.accept().await.expect("endpoint open").handshake().await })
+    /// };
+    ///
+    /// let accepted = accept_one(&server);
+    /// let _to_server = client.connect(server.local_addr()?, server.node_id()).await?;
+    /// let to_client = tokio::time::timeout(limit, accepted).await???;
+    /// assert_eq!(to_client.peer(), client.node_id());
+    ///
+    /// server.trust().remove(&client.node_id());
+    /// let accepted = accept_one(&server);
+    /// let err = client.connect(server.local_addr()?, server.node_id()).await.unwrap_err();
+    /// assert!(matches!(err, NetError::RefusedByPeer { alert: AlertDescription::AccessDenied }), "{err}");
+    /// let err = tokio::time::timeout(limit, accepted).await??.unwrap_err();
+    /// assert!(matches!(err, NetError::UntrustedPeer { node } if node == client.node_id()), "{err}");
+    /// # client.close();
+    /// # server.close();
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn handshake(self) -> Result<PeerConnection, NetError> {
         let addr = self.incoming.remote_address();
         let verifier = Arc::new(PinnedVerifier::for_clients(self.shared.trust.clone()));
